@@ -1,0 +1,142 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// DefaultBGPPort is the port dialled when a peer sets none.
+const DefaultBGPPort = 179
+
+// Config is the [routes] section of godwit.toml.
+type Config struct {
+	// File is the static routes file (Super Sparrow format), optional.
+	// Relative paths are resolved by the command against the config file.
+	File string     `toml:"file"`
+	BGP  *BGPConfig `toml:"bgp"` // optional embedded BGP speaker
+}
+
+// BGPConfig is the [routes.bgp] section: the embedded BGP speaker.
+type BGPConfig struct {
+	ASN      uint32 `toml:"asn"`
+	RouterID string `toml:"router_id"` // an IPv4 address
+	// Listen is "host:port" to accept sessions on; empty means dial out only.
+	Listen string       `toml:"listen"`
+	Peers  []PeerConfig `toml:"peer"`
+}
+
+// PeerConfig is one [[routes.bgp.peer]]: a site's router.
+type PeerConfig struct {
+	Address string `toml:"address"`
+	ASN     uint32 `toml:"asn"`
+	Port    uint16 `toml:"port"` // 0 means 179
+	// Datacenter is the site whose reach the peer's routes describe.
+	Datacenter string `toml:"datacenter"`
+	// Passive: never dial this peer, wait for it to connect (needs Listen).
+	Passive bool `toml:"passive"`
+	// LocalAddress is the source address when dialling (optional; by default
+	// the host of Listen when it is of the peer's family, else the kernel's choice).
+	LocalAddress string `toml:"local_address"`
+}
+
+// Validate checks the routes section. Datacenter names are checked against
+// the [[datacenter]] list by CheckDatacenters.
+func (c Config) Validate() error {
+	if c.BGP == nil {
+		return nil
+	}
+	if err := c.BGP.Validate(); err != nil {
+		return fmt.Errorf("routes.bgp: %w", err)
+	}
+	return nil
+}
+
+// CheckDatacenters reports peers whose datacenter is not in dcs.
+func (c Config) CheckDatacenters(dcs map[string]bool) error {
+	if c.BGP == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range c.BGP.Peers {
+		if !dcs[p.Datacenter] {
+			errs = append(errs, fmt.Errorf("routes.bgp.peer %s: unknown datacenter %q", p.Address, p.Datacenter))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the speaker's settings and every peer.
+func (c *BGPConfig) Validate() error {
+	var errs []error
+	if c.ASN == 0 {
+		errs = append(errs, errors.New("asn must be set and non-zero"))
+	}
+	if id, err := netip.ParseAddr(c.RouterID); err != nil || !id.Is4() {
+		errs = append(errs, fmt.Errorf("router_id %q must be an IPv4 address", c.RouterID))
+	}
+	if c.Listen != "" {
+		if _, err := parseListen(c.Listen); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	seen := make(map[netip.Addr]bool)
+	for i, p := range c.Peers {
+		if err := p.validate(c.Listen != ""); err != nil {
+			errs = append(errs, fmt.Errorf("peer %d (%s): %w", i+1, p.Address, err))
+			continue
+		}
+		a := netip.MustParseAddr(p.Address)
+		if seen[a] {
+			errs = append(errs, fmt.Errorf("peer %d (%s): duplicate address", i+1, p.Address))
+		}
+		seen[a] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (p PeerConfig) validate(listening bool) error {
+	var errs []error
+	a, err := netip.ParseAddr(p.Address)
+	if err != nil || a.Zone() != "" {
+		errs = append(errs, fmt.Errorf("address %q is not an IP address", p.Address))
+	}
+	if p.ASN == 0 {
+		errs = append(errs, errors.New("asn must be set and non-zero"))
+	}
+	if p.Datacenter == "" {
+		errs = append(errs, errors.New("datacenter must be set"))
+	}
+	if p.Passive && !listening {
+		errs = append(errs, errors.New("passive peer needs routes.bgp.listen"))
+	}
+	if p.LocalAddress != "" {
+		la, err := netip.ParseAddr(p.LocalAddress)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("local_address %q is not an IP address", p.LocalAddress))
+		} else if a.IsValid() && la.Unmap().Is4() != a.Unmap().Is4() {
+			errs = append(errs, fmt.Errorf("local_address %s is not of the peer's address family", la))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseListen parses "host:port" with a literal IP host and a non-zero port.
+func parseListen(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ap, fmt.Errorf("listen %q: want IP:port: %w", s, err)
+	}
+	if ap.Port() == 0 {
+		return ap, fmt.Errorf("listen %q: port must be non-zero", s)
+	}
+	return ap, nil
+}
+
+// port returns the peer's port with the default applied.
+func (p PeerConfig) port() uint16 {
+	if p.Port == 0 {
+		return DefaultBGPPort
+	}
+	return p.Port
+}

@@ -1,0 +1,436 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+)
+
+// Session timers (seconds). The hold time is shorter than BGP's customary 90 s
+// so that a site whose router vanishes without closing the session drops out
+// of the table within half a minute; the router may negotiate it lower.
+const (
+	connectRetry = 5
+	holdTime     = 30
+)
+
+// PeerState is what the status page and metrics show about one BGP peer.
+type PeerState struct {
+	Address    netip.Addr
+	ASN        uint32
+	Datacenter string
+	State      string        // "idle", "connect", "active", "opensent", "openconfirm", "established"
+	Prefixes   int           // routes from this peer currently in the table
+	Uptime     time.Duration // time since the session was established; 0 when it is not
+}
+
+// Speaker is an embedded BGP speaker (gobgp v4) that learns, from each site's
+// router, which prefixes that site reaches and over how many AS hops. Every
+// path a peer sends counts as "reachable from the peer's datacenter" with the
+// AS-path length; nothing is ever advertised (export policy REJECT).
+//
+// Learned routes live in a mutable RIB owned by one goroutine; changes are
+// published as an immutable Table (Speaker.Table) when the feed has been quiet
+// for 200 ms, or at the latest about a second after the first change, and
+// onChange is called after each publication. A peer that leaves Established
+// has its routes purged and published at once.
+type Speaker struct {
+	log      *slog.Logger
+	onChange func()
+	deb      debounce
+
+	mu    sync.Mutex // guards cfg, peers, counts
+	cfg   BGPConfig
+	peers map[netip.Addr]*peerInfo
+	// counts is a copy of the RIB's per-peer prefix counts, for Peers.
+	counts map[netip.Addr]int
+
+	srv    *server.BgpServer
+	events chan []event
+	cur    atomic.Pointer[Table]
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// event is one change from gobgp, handed to the run goroutine.
+type event struct {
+	peer     netip.Addr
+	prefix   netip.Prefix
+	pathLen  int
+	withdraw bool
+	down     bool // the peer left Established (or was removed): purge it
+}
+
+// NewSpeaker validates cfg and returns a speaker that is not yet running.
+// onChange (may be nil) is called from the speaker's goroutine after each new
+// Table is published; it must not block for long.
+func NewSpeaker(cfg BGPConfig, logger *slog.Logger, onChange func()) (*Speaker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("routes.bgp: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if onChange == nil {
+		onChange = func() {}
+	}
+	s := &Speaker{
+		log:      logger,
+		onChange: onChange,
+		deb:      defaultDebounce,
+		cfg:      cfg,
+		peers:    make(map[netip.Addr]*peerInfo),
+		counts:   make(map[netip.Addr]int),
+		events:   make(chan []event, 256),
+	}
+	s.cur.Store(&Table{})
+	return s, nil
+}
+
+// Table returns the routes learned so far as a one-layer Table (never nil).
+func (s *Speaker) Table() *Table { return s.cur.Load() }
+
+// Start starts the BGP server and its peers. ctx bounds the start-up calls
+// only; the speaker runs until Stop.
+func (s *Speaker) Start(ctx context.Context) error {
+	if s.srv != nil {
+		return errors.New("routes.bgp: speaker already started")
+	}
+	lvl := new(slog.LevelVar)
+	lvl.Set(slog.LevelWarn)
+	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
+	go srv.Serve()
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	fail := func(err error) error {
+		cancel()
+		srv.Stop()
+		return fmt.Errorf("routes.bgp: %w", err)
+	}
+	g := &api.Global{Asn: s.cfg.ASN, RouterId: s.cfg.RouterID, ListenPort: -1}
+	if s.cfg.Listen != "" {
+		ap, _ := parseListen(s.cfg.Listen) // validated
+		g.ListenPort = int32(ap.Port())
+		g.ListenAddresses = []string{ap.Addr().String()}
+	}
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		return fail(fmt.Errorf("start: %w", err))
+	}
+	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
+		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+	}}); err != nil {
+		return fail(fmt.Errorf("export policy: %w", err))
+	}
+	err := srv.WatchEvent(runCtx, server.WatchEventMessageCallbacks{
+		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) { s.onPaths(runCtx, paths) },
+		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) { s.onPeer(runCtx, ev) },
+	}, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw(), server.WatchPeer())
+	if err != nil {
+		return fail(fmt.Errorf("watch: %w", err))
+	}
+	s.srv, s.cancel, s.done = srv, cancel, make(chan struct{})
+	go s.run(runCtx)
+
+	s.mu.Lock()
+	peers := slices.Clone(s.cfg.Peers)
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range peers {
+		if err := s.addPeer(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.Stop()
+		return fmt.Errorf("routes.bgp: %w", err)
+	}
+	return nil
+}
+
+// Stop closes every session and stops the speaker. The last Table stays.
+func (s *Speaker) Stop() {
+	if s.srv == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.srv.Stop()
+	s.srv = nil
+}
+
+// UpdatePeers applies a new peer list at run time: removed peers are closed
+// and their routes purged, new ones added, changed ones re-created. The
+// speaker's own asn, router_id and listen cannot change without a restart.
+func (s *Speaker) UpdatePeers(ctx context.Context, cfg BGPConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("routes.bgp: %w", err)
+	}
+	s.mu.Lock()
+	old := s.cfg
+	s.mu.Unlock()
+	if cfg.ASN != old.ASN || cfg.RouterID != old.RouterID || cfg.Listen != old.Listen {
+		return errors.New("routes.bgp: asn, router_id and listen cannot change without a restart")
+	}
+	if s.srv == nil {
+		s.mu.Lock()
+		s.cfg = cfg
+		s.mu.Unlock()
+		return nil
+	}
+	want := make(map[netip.Addr]PeerConfig, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		want[netip.MustParseAddr(p.Address)] = p
+	}
+	var errs []error
+	for _, p := range old.Peers {
+		a := netip.MustParseAddr(p.Address)
+		if np, ok := want[a]; ok && np == p {
+			delete(want, a) // unchanged
+			continue
+		}
+		if err := s.deletePeer(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range cfg.Peers {
+		if _, ok := want[netip.MustParseAddr(p.Address)]; ok {
+			if err := s.addPeer(ctx, p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.mu.Lock()
+	s.cfg = cfg
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (s *Speaker) addPeer(ctx context.Context, p PeerConfig) error {
+	a := netip.MustParseAddr(p.Address)
+	tr := &api.Transport{RemotePort: uint32(p.port()), PassiveMode: p.Passive}
+	switch {
+	case p.LocalAddress != "":
+		tr.LocalAddress = p.LocalAddress
+	case s.cfg.Listen != "":
+		if ap, err := parseListen(s.cfg.Listen); err == nil && ap.Addr().Unmap().Is4() == a.Unmap().Is4() &&
+			!ap.Addr().IsUnspecified() {
+			tr.LocalAddress = ap.Addr().String()
+		}
+	}
+	fam := func(afi api.Family_Afi) *api.AfiSafi {
+		return &api.AfiSafi{Config: &api.AfiSafiConfig{
+			Family: &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}
+	}
+	s.mu.Lock()
+	s.peers[a] = &peerInfo{addr: a, cfg: p, src: "bgp " + a.String()}
+	s.mu.Unlock()
+	err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: a.String(), PeerAsn: p.ASN, Description: p.Datacenter},
+		Transport: tr,
+		AfiSafis:  []*api.AfiSafi{fam(api.Family_AFI_IP), fam(api.Family_AFI_IP6)},
+		// Routers are often not directly connected to the GSLB host.
+		EbgpMultihop: &api.EbgpMultihop{Enabled: true, MultihopTtl: 255},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry: connectRetry, HoldTime: holdTime, KeepaliveInterval: holdTime / 3,
+		}},
+	}})
+	if err != nil {
+		s.mu.Lock()
+		delete(s.peers, a)
+		s.mu.Unlock()
+		return fmt.Errorf("add peer %s: %w", a, err)
+	}
+	return nil
+}
+
+func (s *Speaker) deletePeer(ctx context.Context, a netip.Addr) error {
+	s.mu.Lock()
+	delete(s.peers, a)
+	s.mu.Unlock()
+	err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()})
+	s.send(ctx, []event{{peer: a, down: true}})
+	if err != nil {
+		return fmt.Errorf("delete peer %s: %w", a, err)
+	}
+	return nil
+}
+
+// Peers returns the state of every configured peer, in config order.
+func (s *Speaker) Peers() []PeerState {
+	s.mu.Lock()
+	cfg := slices.Clone(s.cfg.Peers)
+	counts := make(map[netip.Addr]int, len(s.counts))
+	for a, n := range s.counts {
+		counts[a] = n
+	}
+	srv := s.srv
+	s.mu.Unlock()
+
+	live := make(map[netip.Addr]*api.Peer)
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetConf() != nil {
+				if a, err := netip.ParseAddr(p.Conf.NeighborAddress); err == nil {
+					live[a] = p
+				}
+			}
+		})
+		cancel()
+	}
+	out := make([]PeerState, 0, len(cfg))
+	for _, pc := range cfg {
+		a := netip.MustParseAddr(pc.Address)
+		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: counts[a]}
+		if p := live[a]; p != nil {
+			st := p.GetState().GetSessionState()
+			ps.State = strings.ToLower(strings.TrimPrefix(st.String(), "SESSION_STATE_"))
+			if st == api.PeerState_SESSION_STATE_ESTABLISHED {
+				if up := p.GetTimers().GetState().GetUptime(); up != nil && up.IsValid() {
+					ps.Uptime = time.Since(up.AsTime()).Round(time.Second)
+				}
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// onPaths runs on gobgp's watcher goroutine: convert and hand over.
+func (s *Speaker) onPaths(ctx context.Context, paths []*apiutil.Path) {
+	evs := make([]event, 0, len(paths))
+	for _, p := range paths {
+		nlri, ok := p.Nlri.(*bgp.IPAddrPrefix)
+		if !ok || !p.PeerAddress.IsValid() {
+			continue
+		}
+		ev := event{peer: p.PeerAddress.Unmap(), prefix: nlri.Prefix, withdraw: p.Withdrawal}
+		if !ev.withdraw {
+			ev.pathLen = asPathLen(p.Attrs)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) > 0 {
+		s.send(ctx, evs)
+	}
+}
+
+// asPathLen is the AS-path length as BGP's decision process counts it:
+// every AS of an AS_SEQUENCE, 1 per AS_SET, 0 for confederation segments.
+func asPathLen(attrs []bgp.PathAttributeInterface) int {
+	n := 0
+	for _, a := range attrs {
+		if ap, ok := a.(*bgp.PathAttributeAsPath); ok {
+			for _, seg := range ap.Value {
+				n += seg.ASLen()
+			}
+		}
+	}
+	return n
+}
+
+func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_PeerEvent) {
+	if ev.Type != apiutil.PEER_EVENT_STATE {
+		return
+	}
+	st := ev.Peer.State
+	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
+		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
+	} else {
+		s.log.Debug("bgp peer state", "peer", st.NeighborAddress, "state", st.SessionState.String())
+		s.send(ctx, []event{{peer: st.NeighborAddress.Unmap(), down: true}})
+	}
+}
+
+func (s *Speaker) send(ctx context.Context, evs []event) {
+	select {
+	case s.events <- evs:
+	case <-ctx.Done():
+	}
+}
+
+// run owns the RIB: it applies events and publishes tables.
+func (s *Speaker) run(ctx context.Context) {
+	defer close(s.done)
+	r := newRIB()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var first time.Time // first unpublished change; zero when none
+	maxDelay := s.deb.maxDelay
+	publish := func() {
+		start := time.Now()
+		t := r.publish()
+		first = time.Time{}
+		counts := make(map[netip.Addr]int, len(r.counts))
+		for a, n := range r.counts {
+			counts[a] = n
+		}
+		s.mu.Lock()
+		s.counts = counts
+		s.mu.Unlock()
+		if t == nil {
+			return
+		}
+		s.cur.Store(t)
+		took := time.Since(start)
+		maxDelay = max(s.deb.maxDelay, 4*took)
+		v4, v6 := t.Len()
+		s.log.Debug("bgp routes published", "v4", v4, "v6", v6, "took", took)
+		s.onChange()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+			publish()
+		case evs := <-s.events:
+			now := time.Now()
+			purged := false
+			s.mu.Lock()
+			for _, ev := range evs {
+				switch {
+				case ev.down:
+					if n := r.counts[ev.peer]; r.purge(ev.peer) {
+						purged = true
+						s.log.Info("bgp peer down, routes purged", "peer", ev.peer, "prefixes", n)
+					}
+				case ev.withdraw:
+					r.withdraw(ev.peer, ev.prefix)
+				default:
+					if pi := s.peers[ev.peer]; pi != nil {
+						r.update(pi, ev.prefix, ev.pathLen)
+					}
+				}
+			}
+			s.mu.Unlock()
+			if len(r.dirty) == 0 {
+				continue
+			}
+			if purged {
+				timer.Stop()
+				publish()
+				continue
+			}
+			if first.IsZero() {
+				first = now
+			}
+			timer.Reset(min(s.deb.quiet, max(0, maxDelay-now.Sub(first))))
+		}
+	}
+}
