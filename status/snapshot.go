@@ -1,0 +1,221 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Backend is what the status server reads and acts on. The command
+// implements it over the live snapshots; the status package imports none of
+// the other godwit packages.
+type Backend interface {
+	// Snapshot describes the server now. It is called once per page or
+	// /api/v1/status request and must be safe for concurrent use.
+	Snapshot() Snapshot
+	// Explain tells how the answer to name/qtype for client is chosen. name
+	// is a fully qualified domain name, qtype a type mnemonic ("A", "AAAA"),
+	// client an IP address. The result is encoded as JSON by the API and, if
+	// it implements fmt.Stringer, shown as text on the page.
+	Explain(ctx context.Context, name, qtype, client string) (any, error)
+	// Override sets an admin override. kind is KindAddress or KindDatacenter,
+	// key an IP address (canonical form) or a datacenter name, state one of
+	// up, down, drain or clear (remove the override).
+	Override(ctx context.Context, kind, key, state string) error
+	// Reload re-reads the config, zones, GeoIP databases and routes file now.
+	Reload(ctx context.Context) error
+}
+
+// Errors a Backend wraps so that the API answers with the right status code:
+// ErrInvalid → 400, ErrNotFound → 404, anything else → 500.
+var (
+	ErrInvalid  = errors.New("invalid request")
+	ErrNotFound = errors.New("not found")
+)
+
+// Override kinds and states.
+const (
+	KindAddress    = "address"
+	KindDatacenter = "datacenter"
+
+	OverrideUp    = "up"
+	OverrideDown  = "down"
+	OverrideDrain = "drain"
+	OverrideClear = "clear"
+)
+
+// States used in the snapshot. The page styles these; other values are shown
+// as they are.
+const (
+	StateUp          = "up"           // healthy, serving
+	StateDown        = "down"         // failed (probe or override)
+	StateDrain       = "drain"        // taken out by an admin drain
+	StateUnknown     = "unknown"      // no probe result yet (served as up)
+	StateDegraded    = "degraded"     // some addresses or targets down, still serving
+	StateFailingOpen = "failing-open" // every target down: all are served
+	StateOK          = "ok"           // service or file fine
+	StateError       = "error"        // file or zone failed to load
+)
+
+// Snapshot is the whole status at one moment. The command fills it in; the
+// page and GET /api/v1/status show it. Times are absolute; the page shows
+// them relative to Now.
+type Snapshot struct {
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+	Now     time.Time `json:"now"` // zero: the status server fills in time.Now()
+	// Ready is set by the status server from SetReady.
+	Ready bool `json:"ready"`
+
+	Zones       []ZoneStatus       `json:"zones"`
+	Datacenters []DatacenterStatus `json:"datacenters"`
+	Services    []ServiceStatus    `json:"services"`
+	Probes      []ProbeStatus      `json:"probes"`
+	Peers       []PeerStatus       `json:"peers"`
+	Files       []FileStatus       `json:"files"`
+
+	// Traffic over the recent window (Window long).
+	QPS     float64           `json:"qps"`
+	Queries uint64            `json:"queries"` // since start
+	Window  time.Duration     `json:"window_ns"`
+	Rcodes  map[string]uint64 `json:"rcodes"` // rcode name → count since start
+
+	// Warnings are shown at the top of the page: failing-open services,
+	// files that did not load, peers down, anything the operator should see.
+	Warnings []string `json:"warnings"`
+}
+
+// ZoneStatus is one loaded zone.
+type ZoneStatus struct {
+	Name     string    `json:"name"` // FQDN, lower case
+	File     string    `json:"file"`
+	Serial   uint32    `json:"serial"`
+	Records  int       `json:"records"`
+	Services int       `json:"services"` // GSLB names inside the zone
+	LoadedAt time.Time `json:"loaded_at"`
+	OK       bool      `json:"ok"`    // the last load attempt succeeded
+	Error    string    `json:"error"` // the last load error (file:line), "" if OK
+}
+
+// DatacenterStatus is one datacenter: its health and its recent share of
+// service answers.
+type DatacenterStatus struct {
+	Name     string   `json:"name"`
+	Lat      float64  `json:"lat"`
+	Lon      float64  `json:"lon"`
+	ASNs     []uint32 `json:"asns,omitempty"`
+	State    string   `json:"state"`    // up, degraded, down, drain
+	Override string   `json:"override"` // admin override in force: "", up, down, drain
+	// Addresses counts the datacenter's target addresses over all services,
+	// Healthy those that may be served.
+	Addresses int `json:"addresses"`
+	Healthy   int `json:"healthy"`
+	// Answers is how many service answers led with this datacenter in the
+	// recent window; Share is Answers over all such answers (0..1).
+	Answers uint64  `json:"answers"`
+	Share   float64 `json:"share"`
+}
+
+// ServiceStatus is one GSLB name.
+type ServiceStatus struct {
+	Name     string         `json:"name"`
+	Policy   string         `json:"policy"`
+	Fallback string         `json:"fallback"`
+	Answers  int            `json:"answers"` // addresses per family
+	TTL      uint32         `json:"ttl"`
+	MinTTL   uint32         `json:"min_ttl"`
+	Check    string         `json:"check"`
+	State    string         `json:"state"` // ok, degraded, failing-open
+	Targets  []TargetStatus `json:"targets"`
+}
+
+// FailingOpen reports whether every target is down and all are served.
+func (s ServiceStatus) FailingOpen() bool { return s.State == StateFailingOpen }
+
+// TargetStatus is one datacenter's addresses for a service.
+type TargetStatus struct {
+	Datacenter string          `json:"datacenter"`
+	Weight     int             `json:"weight"`
+	State      string          `json:"state"` // up, degraded, down, drain
+	Addresses  []AddressStatus `json:"addresses"`
+}
+
+// AddressStatus is one target address.
+type AddressStatus struct {
+	Address  netip.Addr `json:"address"`
+	State    string     `json:"state"`    // up, down, drain, unknown
+	Override string     `json:"override"` // admin override in force, "" if none
+}
+
+// ProbeStatus is one health probe: a check run against one address.
+type ProbeStatus struct {
+	Check      string        `json:"check"`
+	Type       string        `json:"type"` // http, https, tcp, dns, exec, file
+	Address    netip.Addr    `json:"address"`
+	Datacenter string        `json:"datacenter"`
+	Target     string        `json:"target"` // what is probed, e.g. "http://192.0.2.10:80/healthz"
+	State      string        `json:"state"`  // up, down, unknown
+	Override   string        `json:"override"`
+	LastResult string        `json:"last_result"` // "200 OK", "connection refused", ...
+	LastOK     bool          `json:"last_ok"`
+	Latency    time.Duration `json:"latency_ns"`
+	LastCheck  time.Time     `json:"last_check"`
+	LastChange time.Time     `json:"last_change"`
+	// Successes and Failures are the current consecutive counts.
+	Successes int `json:"successes"`
+	Failures  int `json:"failures"`
+}
+
+// PeerStatus is one BGP neighbour.
+type PeerStatus struct {
+	Address    netip.Addr `json:"address"`
+	ASN        uint32     `json:"asn"`
+	Datacenter string     `json:"datacenter"`
+	State      string     `json:"state"`    // idle, connect, active, opensent, openconfirm, established
+	Since      time.Time  `json:"since"`    // last state change
+	Received   int        `json:"received"` // prefixes received
+	Accepted   int        `json:"accepted"` // prefixes in the route table
+	LastError  string     `json:"last_error"`
+}
+
+// FileStatus is one input file the server watches and reloads.
+type FileStatus struct {
+	Kind        string    `json:"kind"` // config, zone, mmdb, routes, state
+	Path        string    `json:"path"`
+	LoadedAt    time.Time `json:"loaded_at"`  // when the version serving now was loaded
+	OK          bool      `json:"ok"`         // the last attempt succeeded
+	LastError   string    `json:"last_error"` // the last attempt's error (file:line), "" if OK
+	LastErrorAt time.Time `json:"last_error_at"`
+}
+
+// normalize makes empty lists [] rather than null in JSON, and fills Now.
+func (s *Snapshot) normalize(now time.Time) {
+	if s.Now.IsZero() {
+		s.Now = now
+	}
+	if s.Zones == nil {
+		s.Zones = []ZoneStatus{}
+	}
+	if s.Datacenters == nil {
+		s.Datacenters = []DatacenterStatus{}
+	}
+	if s.Services == nil {
+		s.Services = []ServiceStatus{}
+	}
+	if s.Probes == nil {
+		s.Probes = []ProbeStatus{}
+	}
+	if s.Peers == nil {
+		s.Peers = []PeerStatus{}
+	}
+	if s.Files == nil {
+		s.Files = []FileStatus{}
+	}
+	if s.Rcodes == nil {
+		s.Rcodes = map[string]uint64{}
+	}
+	if s.Warnings == nil {
+		s.Warnings = []string{}
+	}
+}
