@@ -1,0 +1,731 @@
+package zones
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Limits applied while loading a zone.
+const (
+	// MaxFileBytes bounds one zone: its file plus everything it $INCLUDEs.
+	MaxFileBytes = 256 << 20
+	// MaxRecordsPerName bounds the records at one owner name, all types
+	// together (and so the size of any RRset).
+	MaxRecordsPerName = 10000
+)
+
+var (
+	errIncludeOutside = errors.New("$INCLUDE path escapes the zone directory")
+	errTooLarge       = errors.New("zone is too large")
+)
+
+// Error is one problem found in a zone file. LoadDir and LoadFile return
+// every problem they find, joined with errors.Join; each one is an *Error.
+type Error struct {
+	File string // as given to LoadDir/LoadFile, or the $INCLUDEd file
+	Line int    // 1-based; 0 when the problem concerns the file as a whole
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Err.Error()
+	}
+	return e.File + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Zone is one parsed and validated master file: owner names are lower-case
+// and inside Origin, exactly one SOA sits at the apex next to NS records,
+// CNAMEs stand alone, and below a delegation there is only glue.
+type Zone struct {
+	Origin string // lower-case, fully qualified apex
+	File   string // the file it was loaded from
+	Serial uint32 // from the SOA
+
+	rrs []mdns.RR // owner names lower-cased; no duplicates
+	pos []pos     // where each record came from, parallel to rrs
+}
+
+// Len returns the number of records in the zone.
+func (z *Zone) Len() int { return len(z.rrs) }
+
+// Records returns the zone's records in file order. They are shared: treat
+// them as read-only.
+func (z *Zone) Records() []mdns.RR { return z.rrs }
+
+type pos struct {
+	file string
+	line int
+}
+
+// loader holds the limits, so that tests can lower them.
+type loader struct {
+	maxBytes   int64
+	maxPerName int
+}
+
+var defaultLoader = loader{maxBytes: MaxFileBytes, maxPerName: MaxRecordsPerName}
+
+// LoadDir loads every *.zone file in dir (names starting with a dot, such
+// as editors' lock files, are skipped). The origin of each zone is the file
+// name without ".zone" (example.test.zone holds example.test.) unless the
+// file sets $ORIGIN before its first record. $INCLUDE may name files inside
+// dir only.
+//
+// LoadDir reports every problem it finds, not just the first: the error is
+// an errors.Join of *Error values, each saying file:line. The zones that
+// loaded cleanly are returned even then; a zone with any error is not.
+// Within one file the parser stops at the first syntax error; the checks on
+// the records before it are still reported.
+func LoadDir(dir string) ([]*Zone, error) {
+	return defaultLoader.loadDir(dir)
+}
+
+// LoadFile loads one zone file, as LoadDir does for each file; $INCLUDE may
+// name files in the file's own directory (or below it) only.
+func LoadFile(path string) (*Zone, error) {
+	z, errs := defaultLoader.loadFile(filepath.Dir(path), path)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return z, nil
+}
+
+// ParseZone parses a master file from r with the given default origin (the
+// file sets its own with $ORIGIN before its first record). file is used in
+// errors only. $INCLUDE is not allowed.
+func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{File: file, Err: err}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: file, Err: fmt.Errorf("%w: more than %d bytes", errTooLarge, MaxFileBytes)}
+	}
+	z, errs := defaultLoader.parse(data, file, file, mdns.Fqdn(origin), nil)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return z, nil
+}
+
+func (l loader) loadDir(dir string) ([]*Zone, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("zones: %w", err)
+	}
+	var (
+		zs   []*Zone
+		errs []error
+		seen = map[string]string{} // origin -> file
+	)
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".zone") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		z, zerrs := l.loadFile(dir, path)
+		if len(zerrs) > 0 {
+			errs = append(errs, zerrs...)
+			continue
+		}
+		if prev, ok := seen[z.Origin]; ok {
+			errs = append(errs, &Error{File: path, Err: fmt.Errorf("zone %s is already loaded from %s", z.Origin, prev)})
+			continue
+		}
+		seen[z.Origin] = path
+		zs = append(zs, z)
+	}
+	return zs, errors.Join(errs...)
+}
+
+// loadFile loads path; $INCLUDEs must stay inside dir.
+func (l loader) loadFile(dir, path string) (*Zone, []error) {
+	fail := func(err error) (*Zone, []error) { return nil, []error{&Error{File: path, Err: err}} }
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(errors.New("not a regular file"))
+	}
+	if fi.Size() > l.maxBytes {
+		return fail(fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, fi.Size(), l.maxBytes))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, l.maxBytes+1))
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(data)) > l.maxBytes {
+		return fail(fmt.Errorf("%w: more than %d bytes", errTooLarge, l.maxBytes))
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return fail(err)
+	}
+	realDir, err := filepath.EvalSymlinks(absDir)
+	if err != nil {
+		return fail(err)
+	}
+	absFile, err := filepath.Abs(path)
+	if err != nil {
+		return fail(err)
+	}
+	inc := &includeFS{absRoot: absDir, realRoot: realDir, dir: dir}
+	origin := strings.TrimSuffix(filepath.Base(path), ".zone") + "."
+	return l.parse(data, path, absFile, origin, inc)
+}
+
+// parse parses and validates one zone. file names it in errors; parserFile
+// is what the miekg parser resolves relative $INCLUDEs against (absolute,
+// so that includeFS sees absolute paths); inc == nil disallows $INCLUDE.
+func (l loader) parse(data []byte, file, parserFile, origin string, inc *includeFS) (*Zone, []error) {
+	origin = originDirective(data, origin)
+	if _, ok := mdns.IsDomainName(origin); !ok || origin == "" {
+		return nil, []error{&Error{File: file, Err: fmt.Errorf("cannot use %q as the zone origin: name the file <origin>.zone or set $ORIGIN before the first record", origin)}}
+	}
+	origin = canonName(origin)
+
+	st := &parseState{budget: l.maxBytes}
+	top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
+	st.stack = []*lineReader{top}
+	st.all = []*lineReader{top}
+	zp := mdns.NewZoneParser(top, origin, parserFile)
+	if inc != nil {
+		inc.st = st
+		zp.SetIncludeAllowed(true)
+		zp.SetIncludeFS(inc)
+	}
+
+	v := newValidator(file, origin, l.maxPerName)
+	for {
+		for _, r := range st.stack {
+			r.seek = seekStart
+		}
+		rr, ok := zp.Next()
+		if !ok {
+			break
+		}
+		cur := st.stack[len(st.stack)-1]
+		v.add(rr, pos{file: cur.name, line: cur.recordLine()})
+	}
+	err := zp.Err()
+	if err == nil && st.tooLarge != nil {
+		err = errTooLarge // a read error the parser took for the end of input
+	}
+	if err != nil {
+		v.errs = append(v.errs, st.syntaxError(err, inc, l.maxBytes))
+		v.finish(false)
+	} else {
+		v.finish(true)
+	}
+	if len(v.errs) > 0 {
+		sort.SliceStable(v.errs, func(i, j int) bool {
+			a, b := v.errs[i], v.errs[j]
+			if a.File != b.File {
+				return a.File == file // the zone's own file first, then includes
+			}
+			return a.Line < b.Line
+		})
+		errs := make([]error, len(v.errs))
+		for i, e := range v.errs {
+			errs[i] = e
+		}
+		return nil, errs
+	}
+	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: v.pos}
+	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
+	return z, nil
+}
+
+// originDirective returns the origin a file sets with $ORIGIN before its
+// first record, or def.
+func originDirective(data []byte, def string) string {
+	origin := def
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(string(line))
+		if len(f) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' { // a record with the previous owner
+			return origin
+		}
+		switch strings.ToUpper(f[0]) {
+		case "$TTL":
+		case "$ORIGIN":
+			if len(f) > 1 {
+				origin = absName(f[1], origin)
+			}
+		default:
+			return origin
+		}
+	}
+	return origin
+}
+
+func absName(name, origin string) string {
+	switch {
+	case name == "@":
+		return origin
+	case mdns.IsFqdn(name):
+		return name
+	case origin == ".":
+		return name + "."
+	}
+	return name + "." + origin
+}
+
+// canonName lower-cases a fully qualified name and normalises its escapes
+// (\065 and A are the same label).
+func canonName(s string) string {
+	if strings.IndexByte(s, '\\') >= 0 {
+		buf := make([]byte, 256)
+		if n, err := mdns.PackDomainName(mdns.Fqdn(s), buf, 0, nil, false); err == nil {
+			if u, _, err := mdns.UnpackDomainName(buf[:n], 0); err == nil {
+				s = u
+			}
+		}
+	}
+	return mdns.CanonicalName(s)
+}
+
+// parseState is shared by the readers of one zone: the file and its
+// $INCLUDEs, innermost last.
+type parseState struct {
+	stack    []*lineReader // the files open now, innermost last
+	all      []*lineReader // every file opened, in order
+	budget   int64         // bytes left before the zone is too large
+	tooLarge *lineReader   // the file being read when the budget ran out
+	rejected string        // the last $INCLUDE refused for escaping the directory
+}
+
+// syntaxError turns the parser's error into an *Error for the file it is
+// about. (The parser closes an $INCLUDEd file before it reports an error in
+// it, so the file comes from the error text, which starts with the name the
+// parser knows the file by.)
+func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error {
+	cur := st.stack[len(st.stack)-1]
+	var pe *mdns.ParseError
+	switch {
+	case st.tooLarge != nil:
+		cur = st.tooLarge
+		err = fmt.Errorf("%w: more than %d bytes with its $INCLUDEs", errTooLarge, limit)
+	case errors.As(err, &pe):
+		text := pe.Error()
+		for i := len(st.all) - 1; i >= 0; i-- {
+			if strings.HasPrefix(text, st.all[i].parserName+": ") {
+				cur = st.all[i]
+				break
+			}
+		}
+		line := cur.endLine()
+		msg, l := splitParseError(text)
+		if l > 0 {
+			line = l
+		}
+		if errors.Is(err, errIncludeOutside) && inc != nil {
+			msg = fmt.Sprintf("$INCLUDE %s: path escapes the zone directory %s", st.rejected, inc.dir)
+		}
+		return &Error{File: cur.name, Line: line, Err: &wrapped{msg: msg, err: err}}
+	}
+	return &Error{File: cur.name, Line: cur.endLine(), Err: err}
+}
+
+// splitParseError takes miekg's "FILE: dns: MSG: "TOKEN" at line: L:C"
+// apart into "MSG: "TOKEN"" and L.
+func splitParseError(s string) (string, int) {
+	line := 0
+	if i := strings.LastIndex(s, " at line: "); i >= 0 {
+		n, _, _ := strings.Cut(s[i+len(" at line: "):], ":")
+		line, _ = strconv.Atoi(n)
+		s = s[:i]
+	}
+	if i := strings.Index(s, "dns: "); i >= 0 {
+		s = s[i+len("dns: "):]
+	}
+	return s, line
+}
+
+// wrapped keeps the parser's error for errors.As while printing a
+// shorter message.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
+
+// includeFS opens $INCLUDEd files for the miekg parser, refusing any path
+// (after symbolic links) outside the zone directory. The parser hands it
+// absolute paths with the leading slash removed.
+type includeFS struct {
+	absRoot  string // the zone directory, absolute
+	realRoot string // the same with symbolic links resolved
+	dir      string // the zone directory as given, for names in errors
+	st       *parseState
+}
+
+func (f *includeFS) Open(name string) (fs.File, error) {
+	full := filepath.Clean(filepath.FromSlash("/" + name))
+	if !within(f.absRoot, full) {
+		f.st.rejected = full
+		return nil, errIncludeOutside
+	}
+	real, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		return nil, err
+	}
+	if !within(f.realRoot, real) {
+		f.st.rejected = full
+		return nil, errIncludeOutside
+	}
+	file, err := os.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
+		file.Close()
+		return nil, fmt.Errorf("%s is not a regular file", full)
+	}
+	rel, _ := filepath.Rel(f.absRoot, full)
+	r := &lineReader{br: bufio.NewReaderSize(file, 64<<10), file: file, name: filepath.Join(f.dir, rel), parserName: name, st: f.st, seek: seekStart}
+	f.st.stack = append(f.st.stack, r)
+	f.st.all = append(f.st.all, r)
+	return r, nil
+}
+
+func within(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// lineReader feeds one file to the miekg parser byte by byte and keeps
+// count of lines, because the parser reports lines for syntax errors only.
+//
+// The parser reads a record up to and including the newline that ends it,
+// and no further, before returning it. So when Next returns a record, the
+// reader that produced it (the innermost open one) has just read its last
+// byte, and the line of the first byte that is not blank, not in a comment
+// and not in a directive line since Next was called is the line where the
+// record starts. Records made by $GENERATE get the line of the directive.
+// The limitation: a record whose owner starts with "$" gets the line where
+// it ends, not where it starts.
+type lineReader struct {
+	br         io.ByteReader
+	file       *os.File // nil for the top-level file (read from memory)
+	name       string   // for errors
+	parserName string   // the name the miekg parser knows it by
+	st         *parseState
+
+	lines  int  // newlines read
+	lastNL bool // the last byte read was a newline
+	seek   uint8
+	start  int // line of the record's first byte, when seek == seekFound
+}
+
+const (
+	seekFound     = iota // start found (or not looking)
+	seekStart            // looking for the first byte of the next record
+	seekComment          // in a comment before it
+	seekDirective        // in a $ directive line before it
+)
+
+func (r *lineReader) ReadByte() (byte, error) {
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if r.st.budget <= 0 {
+		r.st.tooLarge = r
+		return 0, errTooLarge
+	}
+	r.st.budget--
+	switch r.seek {
+	case seekStart:
+		switch c {
+		case ' ', '\t', '\r', '\n', '(', ')':
+		case ';':
+			r.seek = seekComment
+		case '$':
+			r.seek = seekDirective
+		default:
+			r.seek = seekFound
+			r.start = r.lines + 1
+		}
+	case seekComment, seekDirective:
+		if c == '\n' {
+			r.seek = seekStart
+		}
+	}
+	if c == '\n' {
+		r.lines++
+	}
+	r.lastNL = c == '\n'
+	return c, nil
+}
+
+// recordLine is the line where the record just returned by the parser
+// starts.
+func (r *lineReader) recordLine() int {
+	if r.seek == seekFound && r.start > 0 {
+		return r.start
+	}
+	return r.endLine()
+}
+
+// endLine is the line of the last byte read.
+func (r *lineReader) endLine() int {
+	if r.lastNL {
+		return r.lines
+	}
+	return r.lines + 1
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	for i := range p {
+		c, err := r.ReadByte()
+		if err != nil {
+			return i, err
+		}
+		p[i] = c
+	}
+	return len(p), nil
+}
+
+func (r *lineReader) Stat() (fs.FileInfo, error) {
+	if r.file == nil {
+		return nil, errors.New("no file")
+	}
+	return r.file.Stat()
+}
+
+// Close is called by the parser at the end of an $INCLUDEd file.
+func (r *lineReader) Close() error {
+	if s := r.st.stack; len(s) > 0 && s[len(s)-1] == r {
+		r.st.stack = s[:len(s)-1]
+	}
+	if r.file == nil {
+		return nil
+	}
+	return r.file.Close()
+}
+
+// validator collects a zone's records and checks them.
+type validator struct {
+	file       string
+	origin     string
+	maxPerName int
+	rrs        []mdns.RR
+	pos        []pos
+	names      map[string]*nameInfo
+	cuts       map[string]int // delegation point -> index of its first NS
+	soa        int            // index of the SOA, -1 while none
+	errs       []*Error
+}
+
+type nameInfo struct {
+	idx     []int               // records at this name
+	keys    map[string]struct{} // type+rdata of idx, once there are many
+	count   int
+	cname   int // first CNAME, -1 if none
+	other   int // first record that may not sit beside a CNAME, -1 if none
+	clashed bool
+}
+
+const dedupMapAt = 32 // records at a name before duplicates are found with a map
+
+func newValidator(file, origin string, maxPerName int) *validator {
+	return &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+}
+
+func (v *validator) errorf(p pos, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: p.file, Line: p.line, Err: fmt.Errorf(format, args...)})
+}
+
+func (v *validator) add(rr mdns.RR, p pos) {
+	h := rr.Header()
+	if h.Class != mdns.ClassINET {
+		v.errorf(p, "class %s is not supported, only IN", mdns.Class(h.Class))
+		return
+	}
+	h.Name = canonName(h.Name)
+	if !mdns.IsSubDomain(v.origin, h.Name) {
+		v.errorf(p, "%s %s is outside the zone %s", h.Name, mdns.Type(h.Rrtype), v.origin)
+		return
+	}
+	ni := v.names[h.Name]
+	if ni == nil {
+		ni = &nameInfo{cname: -1, other: -1}
+		v.names[h.Name] = ni
+	}
+	if v.duplicate(ni, rr) {
+		return // RFC 2181 5: an RRset has no duplicates
+	}
+	ni.count++
+	if ni.count > v.maxPerName {
+		if ni.count == v.maxPerName+1 {
+			v.errorf(p, "more than %d records at %s", v.maxPerName, h.Name)
+		}
+		return
+	}
+	i := len(v.rrs)
+	v.rrs = append(v.rrs, rr)
+	v.pos = append(v.pos, p)
+	ni.idx = append(ni.idx, i)
+	if ni.keys != nil {
+		ni.keys[rdataKey(rr)] = struct{}{}
+	}
+
+	switch h.Rrtype {
+	case mdns.TypeSOA:
+		switch {
+		case h.Name != v.origin:
+			v.errorf(p, "SOA record at %s, not at the zone apex %s", h.Name, v.origin)
+		case v.soa >= 0:
+			v.errorf(p, "second SOA record at %s (the first is at line %d)", h.Name, v.pos[v.soa].line)
+		default:
+			v.soa = i
+		}
+	case mdns.TypeNS:
+		if h.Name != v.origin {
+			if _, ok := v.cuts[h.Name]; !ok {
+				v.cuts[h.Name] = i
+			}
+			if strings.HasPrefix(h.Name, "*.") {
+				v.errorf(p, "NS record at the wildcard name %s is not supported", h.Name)
+			}
+		}
+	}
+	switch h.Rrtype {
+	case mdns.TypeCNAME:
+		if ni.cname >= 0 {
+			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
+			return
+		}
+		ni.cname = i
+	case mdns.TypeRRSIG, mdns.TypeNSEC:
+		return
+	default:
+		if ni.other < 0 {
+			ni.other = i
+		}
+	}
+	if ni.cname >= 0 && ni.other >= 0 && !ni.clashed {
+		ni.clashed = true
+		first, later := ni.cname, ni.other
+		if later < first {
+			first, later = later, first
+		}
+		v.errorf(v.pos[later], "CNAME and other data at %s (%s at line %d, %s at line %d)", h.Name,
+			mdns.Type(v.rrs[first].Header().Rrtype), v.pos[first].line,
+			mdns.Type(v.rrs[later].Header().Rrtype), v.pos[later].line)
+	}
+}
+
+// duplicate reports whether rr is already at its name.
+func (v *validator) duplicate(ni *nameInfo, rr mdns.RR) bool {
+	if ni.keys == nil && len(ni.idx) < dedupMapAt {
+		for _, j := range ni.idx {
+			if mdns.IsDuplicate(v.rrs[j], rr) {
+				return true
+			}
+		}
+		return false
+	}
+	if ni.keys == nil {
+		ni.keys = make(map[string]struct{}, 2*len(ni.idx))
+		for _, j := range ni.idx {
+			ni.keys[rdataKey(v.rrs[j])] = struct{}{}
+		}
+	}
+	_, ok := ni.keys[rdataKey(rr)]
+	return ok
+}
+
+// rdataKey is the type and RDATA of rr in presentation format.
+func rdataKey(rr mdns.RR) string {
+	h := rr.Header()
+	return strconv.Itoa(int(h.Rrtype)) + " " + strings.TrimPrefix(rr.String(), h.String())
+}
+
+// finish runs the checks that need every record: delegations and, when the
+// zone was read to the end (complete), the apex.
+func (v *validator) finish(complete bool) {
+	if complete {
+		switch {
+		case v.soa < 0:
+			first := pos{file: v.file, line: 1} // where the data starts
+			if len(v.pos) > 0 {
+				first = v.pos[0]
+			}
+			v.errorf(first, "no SOA record at the zone apex %s", v.origin)
+		case v.names[v.origin] == nil || !v.hasType(v.names[v.origin], mdns.TypeNS):
+			v.errorf(v.pos[v.soa], "no NS records at the zone apex %s", v.origin)
+		}
+	}
+	if len(v.cuts) == 0 {
+		return
+	}
+	for i, rr := range v.rrs {
+		h := rr.Header()
+		if h.Name == v.origin {
+			continue
+		}
+		t := h.Rrtype
+		if _, ok := v.cuts[h.Name]; ok {
+			switch t {
+			case mdns.TypeNS, mdns.TypeDS, mdns.TypeA, mdns.TypeAAAA, mdns.TypeRRSIG, mdns.TypeNSEC:
+			default:
+				v.errorf(v.pos[i], "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
+			}
+		}
+		// The proper ancestors of the owner, below the apex.
+		for off, end := mdns.NextLabel(h.Name, 0); !end; off, end = mdns.NextLabel(h.Name, off) {
+			anc := h.Name[off:]
+			if len(anc) <= len(v.origin) {
+				break
+			}
+			if cut, ok := v.cuts[anc]; ok {
+				if t != mdns.TypeA && t != mdns.TypeAAAA {
+					v.errorf(v.pos[i], "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
+						mdns.Type(t), h.Name, anc, v.pos[cut].line)
+				}
+				break
+			}
+		}
+	}
+}
+
+func (v *validator) hasType(ni *nameInfo, t uint16) bool {
+	for _, j := range ni.idx {
+		if v.rrs[j].Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}

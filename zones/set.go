@@ -1,0 +1,300 @@
+package zones
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Set is the immutable snapshot of every loaded zone and service that
+// Lookup answers from. Build a new one with NewSet on reload and publish
+// it with an atomic.Pointer; nothing in a Set changes after NewSet.
+type Set struct {
+	zones map[string]*zoneData // by lower-case origin
+	infos []ZoneInfo           // sorted by origin
+}
+
+// ZoneInfo describes one zone of a Set, for the status page.
+type ZoneInfo struct {
+	Origin  string `json:"origin"`
+	Serial  uint32 `json:"serial"`
+	File    string `json:"file"`
+	Records int    `json:"records"`
+}
+
+// zoneData is a zone compiled for lookups.
+type zoneData struct {
+	info   ZoneInfo
+	origin string
+	nodes  map[string]*node // every name that exists: owners, empty non-terminals, services
+	negSOA []mdns.RR        // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
+	negTTL uint32
+	parent *zoneData // the next enclosing zone in the Set, nil if none
+}
+
+// node is one existing name in a zone.
+type node struct {
+	name    string  // lower-case
+	parent  *node   // nil at the apex
+	sets    []rrset // one per type, in file order of first appearance
+	cut     bool    // NS below the apex: a delegation point
+	below   *node   // the delegation point above this node, nil if none
+	wild    *node   // the "*.<name>" child, if any
+	service *Service
+
+	cname       []mdns.RR // the CNAME RRset (one record), nil if none
+	cnameTarget []byte    // its target, lower-case, fully qualified
+	cnameOwner  string    // its target as written, for wildcard owners
+
+	any      []mdns.RR // RFC 8482 answer to qtype ANY
+	referral []mdns.RR // at a cut: the NS RRset
+	glue     []mdns.RR // at a cut: A/AAAA of the NS targets in this zone
+}
+
+// rrset is the records of one type at a node and, for NS, MX and SRV, the
+// addresses of their targets for the additional section.
+type rrset struct {
+	typ   uint16
+	rrs   []mdns.RR
+	extra []mdns.RR
+}
+
+func (n *node) get(t uint16) *rrset {
+	for i := range n.sets {
+		if n.sets[i].typ == t {
+			return &n.sets[i]
+		}
+	}
+	return nil
+}
+
+// NewSet compiles zones and services into a Set. A zone nested in another
+// one (loaded from its own file) answers for its names. Each service name
+// must lie inside a zone (the most specific one), not at or below a
+// delegation, not at a name with A, AAAA or CNAME records, and appear once;
+// it is a name that exists even where the zone has no records, so its
+// ancestors become empty non-terminals.
+//
+// NewSet does not change the Zones (the Set shares their records), so a
+// reload may rebuild the Set from the Zones of files that did not change.
+func NewSet(zs []*Zone, svcs []*Service) (*Set, error) {
+	s := &Set{zones: make(map[string]*zoneData, len(zs))}
+	for _, z := range zs {
+		if _, dup := s.zones[z.Origin]; dup {
+			return nil, fmt.Errorf("zone %s is loaded twice (again from %s)", z.Origin, z.File)
+		}
+		s.zones[z.Origin] = compileZone(z)
+	}
+	for _, zd := range s.zones {
+		if zd.origin != "." {
+			zd.parent = s.findZone([]byte(parentName(zd.origin)))
+		}
+	}
+	for _, svc := range svcs {
+		if err := s.addService(svc); err != nil {
+			return nil, err
+		}
+	}
+	for _, zd := range s.zones {
+		zd.link()
+	}
+	for _, zd := range s.zones {
+		s.additional(zd)
+		s.infos = append(s.infos, zd.info)
+	}
+	sort.Slice(s.infos, func(i, j int) bool { return s.infos[i].Origin < s.infos[j].Origin })
+	return s, nil
+}
+
+// Zones describes the zones of the Set, sorted by origin. The slice is
+// shared: do not modify it.
+func (s *Set) Zones() []ZoneInfo { return s.infos }
+
+// Zone describes the zone with the given origin (any case).
+func (s *Set) Zone(origin string) (ZoneInfo, bool) {
+	zd := s.zones[canonName(origin)]
+	if zd == nil {
+		return ZoneInfo{}, false
+	}
+	return zd.info, true
+}
+
+// compileZone groups a zone's records by name and type and adds the empty
+// non-terminals.
+func compileZone(z *Zone) *zoneData {
+	zd := &zoneData{
+		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(z.rrs)},
+		origin: z.Origin,
+		nodes:  make(map[string]*node, len(z.rrs)),
+	}
+	zd.ensure(z.Origin)
+	for _, rr := range z.rrs {
+		h := rr.Header()
+		n := zd.ensure(h.Name)
+		if set := n.get(h.Rrtype); set != nil {
+			set.rrs = append(set.rrs, rr)
+		} else {
+			n.sets = append(n.sets, rrset{typ: h.Rrtype, rrs: []mdns.RR{rr}})
+		}
+		switch h.Rrtype {
+		case mdns.TypeSOA:
+			soa := mdns.Copy(rr).(*mdns.SOA)
+			soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+			zd.negSOA = []mdns.RR{soa}
+			zd.negTTL = soa.Hdr.Ttl
+		case mdns.TypeNS:
+			n.cut = h.Name != z.Origin
+		case mdns.TypeCNAME:
+			n.cnameOwner = rr.(*mdns.CNAME).Target
+			n.cnameTarget = []byte(canonName(n.cnameOwner))
+		}
+	}
+	for _, n := range zd.nodes {
+		for i := range n.sets {
+			set := &n.sets[i]
+			set.rrs = set.rrs[:len(set.rrs):len(set.rrs)] // appending to a shared slice copies
+			if set.typ == mdns.TypeCNAME {
+				n.cname = set.rrs
+			}
+		}
+	}
+	return zd
+}
+
+// ensure returns the node for name (lower-case, inside the zone), creating
+// it and its missing ancestors.
+func (zd *zoneData) ensure(name string) *node {
+	if n := zd.nodes[name]; n != nil {
+		return n
+	}
+	n := &node{name: name}
+	zd.nodes[name] = n
+	if name != zd.origin {
+		n.parent = zd.ensure(parentName(name))
+	}
+	return n
+}
+
+// link sets what depends on the whole tree: the delegation above each
+// node, wildcard children, and the precomputed ANY answers.
+func (zd *zoneData) link() {
+	for _, n := range zd.nodes {
+		for p := n.parent; p != nil; p = p.parent {
+			if p.cut {
+				n.below = p // only glue lives below a cut, so there is one
+				break
+			}
+		}
+		if n.parent != nil && strings.HasPrefix(n.name, "*.") {
+			n.parent.wild = n
+		}
+		if len(n.sets) > 0 || n.service != nil {
+			n.any = []mdns.RR{&mdns.HINFO{
+				Hdr: mdns.RR_Header{Name: n.name, Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: zd.negTTL},
+				Cpu: "RFC8482",
+			}}
+		}
+	}
+}
+
+// addService makes svc a name of the most specific zone that holds it.
+func (s *Set) addService(svc *Service) error {
+	name := canonName(svc.Name)
+	zd := s.findZone([]byte(name))
+	if zd == nil {
+		return fmt.Errorf("service %s is not inside any zone", svc.Name)
+	}
+	if strings.HasPrefix(name, "*.") {
+		return fmt.Errorf("service %s: wildcard service names are not supported", svc.Name)
+	}
+	// A delegation at or above the name (and below the apex) hides it.
+	for p := name; p != zd.origin; {
+		if n := zd.nodes[p]; n != nil && n.cut {
+			return fmt.Errorf("service %s is at or below the delegation %s in zone %s", svc.Name, p, zd.origin)
+		}
+		p = parentName(p)
+	}
+	n := zd.ensure(name)
+	if n.service != nil {
+		return fmt.Errorf("service %s is defined twice", svc.Name)
+	}
+	for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeCNAME} {
+		if n.get(t) != nil {
+			return fmt.Errorf("service %s: zone %s has %s records at that name", svc.Name, zd.origin, mdns.Type(t))
+		}
+	}
+	n.service = svc
+	return nil
+}
+
+// additional precomputes the additional-section addresses of NS, MX and
+// SRV RRsets (targets anywhere in the Set), and the referral and glue at
+// each delegation point (targets in this zone only).
+func (s *Set) additional(zd *zoneData) {
+	for _, n := range zd.nodes {
+		for i := range n.sets {
+			set := &n.sets[i]
+			switch set.typ {
+			case mdns.TypeNS, mdns.TypeMX, mdns.TypeSRV:
+				set.extra = s.addresses(set.rrs, nil)
+			}
+			if set.typ == mdns.TypeNS && n.cut {
+				n.referral = set.rrs
+				n.glue = s.addresses(set.rrs, zd)
+			}
+		}
+	}
+}
+
+// addresses returns the A and AAAA records of the targets of rrs that
+// exist in the Set (only in zd, when zd is not nil).
+func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
+	var out []mdns.RR
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		var target string
+		switch rr := rr.(type) {
+		case *mdns.NS:
+			target = rr.Ns
+		case *mdns.MX:
+			target = rr.Mx
+		case *mdns.SRV:
+			target = rr.Target
+		}
+		target = canonName(target)
+		if seen[target] {
+			continue
+		}
+		seen[target] = true
+		in := zd
+		if in == nil {
+			in = s.findZone([]byte(target))
+		} else if !mdns.IsSubDomain(zd.origin, target) {
+			continue
+		}
+		if in == nil {
+			continue
+		}
+		n := in.nodes[target]
+		if n == nil {
+			continue
+		}
+		for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA} {
+			if set := n.get(t); set != nil {
+				out = append(out, set.rrs...)
+			}
+		}
+	}
+	return out[:len(out):len(out)]
+}
+
+// parentName returns name without its first label ("." for a TLD).
+func parentName(name string) string {
+	off, end := mdns.NextLabel(name, 0)
+	if end || off >= len(name) {
+		return "."
+	}
+	return name[off:]
+}
