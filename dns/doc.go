@@ -1,0 +1,13 @@
+// Package dns owns the DNS side of Godwit: the UDP and TCP listeners and the
+// authoritative request handler. The handler checks the message (opcode,
+// question count, EDNS per RFC 6891, EDNS Client Subnet per RFC 7871),
+// answers CHAOS identity questions itself, refuses zone transfers, and asks
+// the zone snapshot (a Lookuper, normally *zones.Set) for everything else;
+// a GSLB service name is handed to a ServiceFunc that picks the addresses
+// for the client. It packs the reply, truncating it for UDP, and never
+// panics on any input.
+//
+// It does not parse zone files, rank datacenters or check health: those
+// are the zones, geo, routes and health packages. miekg/dns is imported as
+// mdns.
+package dns
