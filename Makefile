@@ -5,7 +5,7 @@ BIN   := bin/godwit
 PKGS  := ./...
 
 # Debian packages the tests drive for real, keyed by the command they provide.
-TEST_TOOLS := dig:bind9-dnsutils bird:bird2
+TEST_TOOLS := dig:bind9-dnsutils bird:bird2 nsd:nsd unbound:unbound chromium:chromium
 
 .PHONY: help build run test unit acceptance lint tools bench fuzz clean
 
@@ -29,7 +29,7 @@ lint: ## gofmt and go vet
 
 tools: ## install the Debian packages the tests use, when missing
 	@missing=""; for t in $(TEST_TOOLS); do \
-	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	  { command -v $${t%%:*} || test -x /usr/sbin/$${t%%:*}; } >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

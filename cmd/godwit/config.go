@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/godwit-dns/godwit/dns"
+	"github.com/godwit-dns/godwit/geo"
+	"github.com/godwit-dns/godwit/health"
+	"github.com/godwit-dns/godwit/routes"
+	"github.com/godwit-dns/godwit/status"
+	"github.com/godwit-dns/godwit/zones"
+)
+
+// maxConfigSize bounds the config file; a larger file is a mistake, not a config.
+const maxConfigSize = 16 << 20
+
+// Config is godwit.toml: each section belongs to the package that uses it.
+type Config struct {
+	Server     dns.Config               `toml:"server"`
+	Status     status.Config            `toml:"status"`
+	Zones      zones.Config             `toml:"zones"`
+	Geo        geo.Config               `toml:"geo"`
+	Routes     routes.Config            `toml:"routes"`
+	Health     health.Config            `toml:"health"`
+	Datacenter []zones.DatacenterConfig `toml:"datacenter"`
+	Check      []health.CheckConfig     `toml:"check"`
+	Service    []zones.ServiceConfig    `toml:"service"`
+
+	path  string   // the file it came from
+	dir   string   // paths in the file are relative to this directory
+	lines keyLines // key path -> line, for errors found after decoding
+	demo  bool     // the built-in demo, unpacked to a temporary directory
+}
+
+// ConfigError is a problem at one place of the config file.
+type ConfigError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func defaultConfig() Config {
+	return Config{
+		Server: dns.DefaultConfig(),
+		Status: status.DefaultConfig(),
+		Zones:  zones.DefaultConfig(),
+		Geo:    geo.DefaultConfig(),
+	}
+}
+
+// loadConfig reads and validates a config file.
+func loadConfig(path string) (*Config, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxConfigSize {
+		return nil, &ConfigError{File: path, Err: fmt.Errorf("%d bytes is larger than the %d byte limit", fi.Size(), maxConfigSize)}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(path, data)
+}
+
+// parseConfig decodes the TOML strictly (an unknown key is an error naming
+// key and line), applies defaults, resolves paths against the file's
+// directory and validates every section, reporting all problems at once.
+func parseConfig(path string, data []byte) (*Config, error) {
+	cfg := defaultConfig()
+	cfg.path = path
+	cfg.dir = filepath.Dir(path)
+	cfg.lines = indexKeyLines(string(data))
+
+	// Array-of-tables elements need no pre-filled defaults: services mark
+	// optional keys with pointers, checks fill zero fields in WithDefaults.
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return nil, tomlError(path, err)
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		lines := cfg.lines.LinesOf(k.String())
+		if len(lines) == 0 {
+			lines = []int{0}
+		}
+		sort.Ints(lines)
+		for _, l := range lines {
+			errs = append(errs, &ConfigError{File: path, Line: l, Err: fmt.Errorf("unknown key %q", k.String())})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	cfg.resolvePaths()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func tomlError(path string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &ConfigError{File: path, Line: pe.Position.Line, Err: errors.New(pe.Message)}
+	}
+	return &ConfigError{File: path, Err: err}
+}
+
+// resolvePaths makes every file path in the config relative to the config
+// file's directory, as DESIGN.md promises.
+func (c *Config) resolvePaths() {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(c.dir, *p)
+		}
+	}
+	abs(&c.Zones.Dir)
+	abs(&c.Geo.CityDB)
+	abs(&c.Geo.ASNDB)
+	abs(&c.Routes.File)
+	abs(&c.Health.StateFile)
+	for i := range c.Check {
+		if c.Check[i].Type == "file" {
+			abs(&c.Check[i].Path)
+		}
+	}
+}
+
+// at wraps err as a ConfigError at the line of key path (or its table).
+func (c *Config) at(key string, err error) error {
+	return &ConfigError{File: c.path, Line: c.lines.Line(key), Err: fmt.Errorf("%s: %w", key, err)}
+}
+
+// validate checks each section and collects every problem with its line.
+func (c *Config) validate() error {
+	var errs []error
+	check := func(key string, err error) {
+		if err == nil {
+			return
+		}
+		// Package validators may report several problems, some with key paths
+		// relative to their section.
+		for _, e := range unjoin(err) {
+			var ke *zones.KeyError
+			if errors.As(e, &ke) {
+				errs = append(errs, &ConfigError{File: c.path, Line: c.lines.Line(ke.Key), Err: e})
+				continue
+			}
+			errs = append(errs, c.at(key, e))
+		}
+	}
+	check("server", c.Server.Validate())
+	check("status", c.Status.Validate())
+	check("zones", c.Zones.Validate())
+	check("geo", c.Geo.Validate())
+	check("routes", c.Routes.Validate())
+	check("health", c.Health.Validate())
+	checkNames := make([]string, 0, len(c.Check))
+	for i := range c.Check {
+		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())
+		checkNames = append(checkNames, c.Check[i].Name)
+	}
+	if _, err := zones.CompileServices(c.Service, c.Datacenter, checkNames); err != nil {
+		check("service", err)
+	}
+	return errors.Join(errs...)
+}
+
+// unjoin flattens errors.Join trees.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// describe names the config for messages: its path or "built-in demo".
+func (c *Config) describe() string {
+	if c.demo {
+		return "built-in demo config"
+	}
+	return c.path
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/godwit-dns/godwit/status"
+)
+
+// fileLog remembers, per input file, when the version serving now was
+// loaded and the last load error, for the status page.
+type fileLog struct {
+	mu    sync.Mutex
+	files map[string]*status.FileStatus
+}
+
+func newFileLog() *fileLog { return &fileLog{files: map[string]*status.FileStatus{}} }
+
+func (l *fileLog) ok(kind, path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.get(kind, path)
+	f.LoadedAt, f.OK, f.LastError = time.Now(), true, ""
+}
+
+func (l *fileLog) failed(kind, path string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.get(kind, path)
+	f.OK, f.LastError, f.LastErrorAt = false, err.Error(), time.Now()
+}
+
+func (l *fileLog) get(kind, path string) *status.FileStatus {
+	f, ok := l.files[path]
+	if !ok {
+		f = &status.FileStatus{Kind: kind, Path: path}
+		l.files[path] = f
+	}
+	return f
+}
+
+func (l *fileLog) list() []status.FileStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]status.FileStatus, 0, len(l.files))
+	for _, f := range l.files {
+		out = append(out, *f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind+out[i].Path < out[j].Kind+out[j].Path })
+	return out
+}
+
+// loaded records every file of a successful build.
+func (l *fileLog) loaded(cfg *Config, b *built) {
+	if !cfg.demo {
+		l.ok("config", cfg.path)
+	}
+	for _, z := range b.zones {
+		l.ok("zone", z.File)
+	}
+	for _, p := range []string{cfg.Geo.CityDB, cfg.Geo.ASNDB} {
+		if p != "" {
+			l.ok("mmdb", p)
+		}
+	}
+	if cfg.Routes.File != "" {
+		l.ok("routes", cfg.Routes.File)
+	}
+}
