@@ -94,8 +94,8 @@ func (c Config) Validate() error {
 	if c.MaxUDPSize < 512 || c.MaxUDPSize > 4096 {
 		bad("max_udp_size", "%d is outside 512..4096", c.MaxUDPSize)
 	}
-	if len(c.NSID) > 512 {
-		bad("nsid", "longer than 512 bytes")
+	if len(c.NSID) > 128 {
+		bad("nsid", "longer than 128 bytes") // so that a truncated reply still fits 512
 	}
 	if len(c.Identity) > 255 {
 		bad("identity", "longer than 255 bytes (one TXT string)")

@@ -71,6 +71,7 @@ func TestConfigValidate(t *testing.T) {
 		{"udp size edges", func(c *Config) { c.MaxUDPSize = 512 }, ""},
 		{"identity too long", func(c *Config) { c.Identity = strings.Repeat("x", 256) }, "identity"},
 		{"version too long", func(c *Config) { c.Version = strings.Repeat("x", 256) }, "version"},
+		{"nsid too long", func(c *Config) { c.NSID = strings.Repeat("x", 129) }, "nsid"},
 		{"idle timeout short", func(c *Config) { c.TCPIdleTimeout = Duration(time.Millisecond) }, "tcp_idle_timeout"},
 		{"negative conns", func(c *Config) { c.TCPMaxConns = -1 }, "tcp_max_conns"},
 		{"negative inflight", func(c *Config) { c.MaxInflight = -5 }, "max_inflight"},

@@ -826,3 +826,36 @@ func BenchmarkHandle(b *testing.B) {
 		})
 	}
 }
+
+// TestHandlerConcurrent answers from shared snapshot records on many
+// goroutines at once (run with -race).
+func TestHandlerConcurrent(t *testing.T) {
+	env := newTestEnv(nil)
+	env.z.record = false
+	var pkts [][]byte
+	for _, m := range []*mdns.Msg{
+		query("www.example.test.", mdns.TypeA),
+		withEDNS(query("big.example.test.", mdns.TypeTXT), 1232, true),
+		withEDNS(query("svc.example.test.", mdns.TypeA), 1232, false,
+			&mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("192.0.2.0")}),
+		query("svc.example.test.", mdns.TypeAAAA),
+		query("nope.example.test.", mdns.TypeA),
+	} {
+		pkts = append(pkts, mustPack(t, m))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]byte, replyBufSize)
+			for i := range 200 {
+				if env.h.Handle(dst, pkts[(g+i)%len(pkts)], testClient, i%2 == 0) == nil {
+					t.Error("no reply")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

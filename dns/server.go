@@ -185,7 +185,7 @@ func (s *Server) Addrs() []netip.AddrPort {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers, bindings := s.servers, s.bindings
-	s.servers, s.started = nil, false
+	s.servers, s.bindings, s.started = nil, nil, false
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range servers {

@@ -104,7 +104,7 @@ func TestServerUDPAndTCP(t *testing.T) {
 	}
 }
 
-func TestServerStartTwiceAndAfterShutdown(t *testing.T) {
+func TestServerStartTwice(t *testing.T) {
 	s, _ := startServer(t, nil)
 	if err := s.Start(context.Background()); err == nil {
 		t.Error("second Start succeeded")
@@ -382,5 +382,30 @@ func TestServerMaxInflightDrops(t *testing.T) {
 	}
 	if got := s.inflight.Load(); got != 1 {
 		t.Errorf("in flight = %d after the drop, want 1", got)
+	}
+}
+
+func TestMetricsRegister(t *testing.T) {
+	s, env := startServer(t, nil)
+	reg := prometheus.NewRegistry()
+	if err := env.h.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	exchangeNet(t, "udp", s.Addrs()[0], query("www.example.test.", mdns.TypeA))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, n := range []string{"godwit_dns_queries_total", "godwit_dns_responses_total", "godwit_dns_tcp_connections"} {
+		if !names[n] {
+			t.Errorf("metric %s missing; have %v", n, names)
+		}
 	}
 }
