@@ -46,3 +46,11 @@ func (r *Routes) SetBGP(t *Table) {
 	r.bgp = t
 	r.cur.Store(Combine(r.static, r.bgp))
 }
+
+// Static returns the static layer (nil without a routes file), for the
+// status page and metrics.
+func (r *Routes) Static() *Table {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.static
+}

@@ -4,33 +4,470 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/godwit-dns/godwit/dns"
+	"github.com/godwit-dns/godwit/health"
+	"github.com/godwit-dns/godwit/routes"
 	"github.com/godwit-dns/godwit/status"
 	"github.com/godwit-dns/godwit/zones"
 )
+
+// trafficWindow is how far back the status page's QPS and answer shares
+// look.
+const trafficWindow = time.Minute
+
+// monitor is what the runtime keeps for the status page, the metrics and
+// the query log: answer counters fed from the query path, the query log,
+// and traffic samples taken when the page is read.
+type monitor struct {
+	rt    *runtime
+	stats *gslbStats
+	qlog  *queryLog // nil: query logging off
+
+	svcs atomic.Pointer[compiledServices]
+
+	mu      sync.Mutex
+	samples []trafficSample // oldest first
+}
+
+// compiledServices caches the services of one config for the status page.
+type compiledServices struct {
+	cfg  *Config
+	svcs []*zones.Service
+}
+
+// trafficSample is the cumulative counters at one moment.
+type trafficSample struct {
+	at      time.Time
+	queries uint64
+	answers uint64            // service answers with addresses
+	byDC    map[string]uint64 // of those, led by each datacenter
+}
+
+// newMonitor returns the monitor of rt, with the answer counters of cfg
+// (zero, but exported from the start).
+func newMonitor(rt *runtime, cfg *Config) *monitor {
+	m := &monitor{rt: rt, stats: newGSLBStats(), samples: []trafficSample{{at: rt.started}}}
+	m.stats.index(cfg)
+	return m
+}
+
+// answered records one service answer: counters and, sampled, the query
+// log. It is on the query path: it neither locks nor allocates.
+func (m *monitor) answered(r *zones.Result, qtype uint16, c *dns.ClientInfo, sel *zones.Selection, start time.Time) {
+	lat := time.Since(start)
+	m.stats.duration.Observe(lat.Seconds())
+	m.stats.answered(m.rt.cfg.Load(), r.Service.Name, sel.Datacenter, sel.FailOpen, c.ECS)
+	if m.qlog != nil {
+		m.qlog.record(start, r.ServiceOwner, qtype, c, sel, lat)
+	}
+}
+
+// services returns cfg's services compiled, cached per config.
+func (m *monitor) services(cfg *Config) []*zones.Service {
+	if c := m.svcs.Load(); c != nil && c.cfg == cfg {
+		return c.svcs
+	}
+	if cfg == nil {
+		return nil
+	}
+	svcs, _ := zones.CompileServices(cfg.Service, cfg.Datacenter, cfg.checkNames())
+	m.svcs.Store(&compiledServices{cfg: cfg, svcs: svcs})
+	return svcs
+}
+
+// traffic returns the query and answer counts over the recent window and
+// how long that window really is (shorter just after start).
+func (m *monitor) traffic(now time.Time, queries uint64) (cur, base trafficSample) {
+	byDC, answers := m.stats.totals()
+	cur = trafficSample{at: now, queries: queries, answers: answers, byDC: byDC}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	base = m.samples[0]
+	for _, s := range m.samples {
+		if now.Sub(s.at) < trafficWindow {
+			break
+		}
+		base = s
+	}
+	if last := m.samples[len(m.samples)-1]; now.Sub(last.at) >= time.Second {
+		m.samples = append(m.samples, cur)
+	}
+	// Keep one sample older than the window and what is inside it.
+	for len(m.samples) > 2 && now.Sub(m.samples[1].at) >= trafficWindow {
+		m.samples = m.samples[1:]
+	}
+	return cur, base
+}
 
 // backend is the status server's view of the runtime: it reads the
 // snapshots, never changes them, except through override and reload.
 type backend struct{ rt *runtime }
 
-func (b *backend) Snapshot() status.Snapshot {
-	rt := b.rt
-	s := status.Snapshot{Version: versionString(), Started: rt.started, Now: time.Now()}
-	if set := rt.set.Load(); set != nil {
-		for _, z := range set.Zones() {
-			s.Zones = append(s.Zones, status.ZoneStatus{Name: z.Origin, File: z.File, Serial: z.Serial,
-				Records: z.Records, OK: true})
+// healthState is the datacenters' and services' health as the live health
+// view judges every target address.
+type healthState struct {
+	services    []status.ServiceStatus
+	datacenters []status.DatacenterStatus
+}
+
+type probeKey struct {
+	check string
+	addr  netip.Addr
+}
+
+// healthState computes the services' and datacenters' states. probes may be
+// nil (then probed addresses without a result yet show as up).
+func (rt *runtime) healthState(probes []health.ProbeInfo) healthState {
+	cfg := rt.cfg.Load()
+	if cfg == nil || rt.health == nil {
+		return healthState{}
+	}
+	view := rt.health.View()
+	addrOv, dcOv := overrideMaps(rt.health.Overrides())
+	hasResult := map[probeKey]bool{}
+	for _, p := range probes {
+		for _, a := range p.Answers {
+			hasResult[probeKey{p.Check, a}] = p.HasResult
 		}
 	}
-	s.Files = rt.files.list()
+
+	type dcCount struct{ addrs, healthy int }
+	counts := map[string]*dcCount{}
+	for _, d := range cfg.Datacenter {
+		counts[d.Name] = &dcCount{}
+	}
+	var hs healthState
+	for _, s := range rt.mon.services(cfg) {
+		ss := status.ServiceStatus{
+			Name: s.Name, Policy: s.Policy.String(), Fallback: s.Fallback.String(), Answers: s.Answers,
+			TTL: s.TTL, MinTTL: s.MinTTL, Check: s.Check, State: status.StateOK,
+		}
+		if s.Fallback == 0 {
+			ss.Fallback = ""
+		}
+		var famAddrs, famUp [2]int
+		for _, t := range s.Targets {
+			ts := status.TargetStatus{Datacenter: t.Datacenter, Weight: t.Weight}
+			up, drained, n := 0, 0, 0
+			for f := range 2 {
+				for _, a := range t.Addrs[f] {
+					st := view.Lookup(t.Check, t.Datacenter, a)
+					as := status.AddressStatus{Address: a, State: status.StateUp, Override: addrOv[a]}
+					switch {
+					case st.Drained:
+						as.State = status.StateDrain
+						drained++
+					case !st.Up:
+						as.State = status.StateDown
+					default:
+						if done, probed := hasResult[probeKey{t.Check, a}]; probed && !done {
+							as.State = status.StateUnknown
+						}
+						up++
+						famUp[f]++
+					}
+					n++
+					famAddrs[f]++
+					ts.Addresses = append(ts.Addresses, as)
+				}
+			}
+			ts.State = aggregate(n, up, drained)
+			if ts.State != status.StateUp {
+				ss.State = status.StateDegraded
+			}
+			if c := counts[t.Datacenter]; c != nil {
+				c.addrs += n
+				c.healthy += up
+			}
+			ss.Targets = append(ss.Targets, ts)
+		}
+		for f := range 2 {
+			if famAddrs[f] > 0 && famUp[f] == 0 {
+				ss.State = status.StateFailingOpen
+			}
+		}
+		hs.services = append(hs.services, ss)
+	}
+	for _, d := range cfg.Datacenter {
+		c := counts[d.Name]
+		ds := status.DatacenterStatus{
+			Name: d.Name, ASNs: d.ASN, Override: dcOv[d.Name],
+			Addresses: c.addrs, Healthy: c.healthy,
+		}
+		if len(d.Location) == 2 {
+			ds.Lat, ds.Lon = d.Location[0], d.Location[1]
+		}
+		switch ds.Override {
+		case status.OverrideDrain:
+			ds.State = status.StateDrain
+		case status.OverrideDown:
+			ds.State = status.StateDown
+		default:
+			ds.State = aggregate(c.addrs, c.healthy, 0)
+		}
+		hs.datacenters = append(hs.datacenters, ds)
+	}
+	return hs
+}
+
+// aggregate is the state of a group of n addresses of which up may be
+// served and drained are drained.
+func aggregate(n, up, drained int) string {
+	switch {
+	case up == n:
+		return status.StateUp
+	case up == 0 && drained == n:
+		return status.StateDrain
+	case up == 0:
+		return status.StateDown
+	}
+	return status.StateDegraded
+}
+
+func overrideMaps(ovs []health.Override) (addr map[netip.Addr]string, dc map[string]string) {
+	addr, dc = map[netip.Addr]string{}, map[string]string{}
+	for _, o := range ovs {
+		switch o.Kind {
+		case health.KindAddress:
+			if a, err := netip.ParseAddr(o.Key); err == nil {
+				addr[a.Unmap()] = o.State.String()
+			}
+		case health.KindDatacenter:
+			dc[o.Key] = o.State.String()
+		}
+	}
+	return addr, dc
+}
+
+func (b *backend) Snapshot() status.Snapshot {
+	rt := b.rt
+	now := time.Now()
+	cfg := rt.cfg.Load()
+	s := status.Snapshot{Version: versionString(), Started: rt.started, Now: now}
+
+	files := rt.files.list()
+	fileByPath := make(map[string]status.FileStatus, len(files))
+	for i, f := range files {
+		fileByPath[f.Path] = f
+		files[i].Path = cfg.shortPath(f.Path)
+	}
+	s.Files = files
+
+	probes := rt.health.Probes()
+	hs := rt.healthState(probes)
+	s.Services, s.Datacenters = hs.services, hs.datacenters
+
+	if set := rt.set.Load(); set != nil {
+		for _, z := range set.Zones() {
+			zs := status.ZoneStatus{Name: z.Origin, File: cfg.shortPath(z.File), Serial: z.Serial, Records: z.Records, OK: true}
+			if f, ok := fileByPath[z.File]; ok {
+				zs.LoadedAt, zs.OK, zs.Error = f.LoadedAt, f.OK, f.LastError
+			}
+			for _, svc := range s.Services {
+				if zoneOf(set, svc.Name) == z.Origin {
+					zs.Services++
+				}
+			}
+			s.Zones = append(s.Zones, zs)
+		}
+	}
+
+	s.Probes = probeStatuses(cfg, probes, rt.health.Overrides())
+	if rt.bgp != nil {
+		s.Peers = peerStatuses(rt.bgp.Peers(), now)
+	}
+
+	queries, rcodes := rt.dnsCounts()
+	s.Queries, s.Rcodes = queries, rcodes
+	cur, base := rt.mon.traffic(now, queries)
+	s.Window = cur.at.Sub(base.at)
+	if sec := s.Window.Seconds(); sec > 0 {
+		s.QPS = float64(cur.queries-base.queries) / sec
+	}
+	led := cur.answers - base.answers
+	for i := range s.Datacenters {
+		d := &s.Datacenters[i]
+		d.Answers = cur.byDC[d.Name] - base.byDC[d.Name]
+		if led > 0 {
+			d.Share = float64(d.Answers) / float64(led)
+		}
+	}
+	s.Warnings = warnings(&s, rt.files.warnings())
 	return s
 }
 
-func (b *backend) Explain(ctx context.Context, name, qtype, client string) (any, error) {
-	qt, ok := mdns.StringToType[qtype]
+// shortPath shows a path below the config file's directory relative to it
+// (as the config names it), others as they are.
+func (c *Config) shortPath(p string) string {
+	if c == nil || c.dir == "" || p == c.path {
+		return p
+	}
+	if rel, err := filepath.Rel(c.dir, p); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return p
+}
+
+// zoneOf returns the origin of the zone that answers for name, "" if none.
+func zoneOf(set *zones.Set, name string) string {
+	return set.Lookup(name, mdns.TypeSOA).Zone
+}
+
+// dnsCounts reads the DNS handler's counters from the registry: queries
+// received and responses by rcode, since start.
+func (rt *runtime) dnsCounts() (uint64, map[string]uint64) {
+	rcodes := map[string]uint64{}
+	var queries uint64
+	mfs, _ := rt.reg.Gather() // partial results are fine for the page
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "godwit_dns_queries_total":
+			for _, m := range mf.GetMetric() {
+				queries += uint64(m.GetCounter().GetValue())
+			}
+		case "godwit_dns_responses_total":
+			for _, m := range mf.GetMetric() {
+				if n := uint64(m.GetCounter().GetValue()); n > 0 {
+					rcodes[label(m, "rcode")] += n
+				}
+			}
+		}
+	}
+	return queries, rcodes
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func probeStatuses(cfg *Config, probes []health.ProbeInfo, ovs []health.Override) []status.ProbeStatus {
+	addrOv, dcOv := overrideMaps(ovs)
+	checks := map[string]health.CheckConfig{}
+	if cfg != nil {
+		for _, c := range cfg.Check {
+			checks[c.Name] = c.WithDefaults()
+		}
+	}
+	out := make([]status.ProbeStatus, 0, len(probes))
+	for _, p := range probes {
+		ps := status.ProbeStatus{
+			Check: p.Check, Type: p.Type, Address: p.Addr, Datacenter: strings.Join(p.Datacenters, ","),
+			Target: probeTarget(checks[p.Check], p.Addr), State: p.State.String(),
+			LastOK: p.LastOK, Latency: p.Latency, LastCheck: p.LastProbe, LastChange: p.LastChange,
+			Successes: p.Successes, Failures: p.Failures,
+		}
+		if !p.HasResult {
+			ps.State = status.StateUnknown
+		}
+		switch {
+		case !p.HasResult:
+			ps.LastResult = "no result yet"
+		case p.LastOK:
+			ps.LastResult = "ok"
+		default:
+			ps.LastResult = p.LastError
+		}
+		// The override in force for what the probe judges: an address
+		// override of an answered address, else a datacenter's.
+		for _, a := range append([]netip.Addr{p.Addr}, p.Answers...) {
+			if o := addrOv[a]; o != "" {
+				ps.Override = o
+				break
+			}
+		}
+		if ps.Override == "" {
+			for _, dc := range p.Datacenters {
+				if o := dcOv[dc]; o != "" {
+					ps.Override = o
+					break
+				}
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// probeTarget describes what a probe of check c at addr contacts.
+func probeTarget(c health.CheckConfig, addr netip.Addr) string {
+	hostport := func() string { return netip.AddrPortFrom(addr, uint16(c.Port)).String() }
+	switch c.Type {
+	case health.TypeHTTP, health.TypeHTTPS:
+		return c.Type + "://" + hostport() + c.Path
+	case health.TypeTCP:
+		return "tcp://" + hostport()
+	case health.TypeDNS:
+		return fmt.Sprintf("dns://%s %s %s", hostport(), c.QueryName, c.QueryType)
+	case health.TypeExec:
+		return strings.Join(c.Command, " ")
+	case health.TypeFile:
+		return c.Path
+	}
+	return addr.String()
+}
+
+func peerStatuses(peers []routes.PeerState, now time.Time) []status.PeerStatus {
+	out := make([]status.PeerStatus, 0, len(peers))
+	for _, p := range peers {
+		ps := status.PeerStatus{
+			Address: p.Address, ASN: p.ASN, Datacenter: p.Datacenter, State: p.State,
+			Received: p.Prefixes, Accepted: p.Prefixes,
+		}
+		if p.Uptime > 0 {
+			ps.Since = now.Add(-p.Uptime)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// warnings lists what needs the operator's attention, most serious first.
+func warnings(s *status.Snapshot, extra []string) []string {
+	var w []string
+	for _, svc := range s.Services {
+		if svc.FailingOpen() {
+			w = append(w, fmt.Sprintf("service %s: every address of a family is down; failing open (all addresses served)", svc.Name))
+		}
+	}
+	for _, d := range s.Datacenters {
+		if d.State == status.StateDown {
+			w = append(w, fmt.Sprintf("datacenter %s is down (%d of %d addresses healthy)", d.Name, d.Healthy, d.Addresses))
+		}
+	}
+	for _, f := range s.Files {
+		if !f.OK {
+			w = append(w, fmt.Sprintf("%s file %s did not load, the previous version keeps serving: %s", f.Kind, f.Path, f.LastError))
+		}
+	}
+	for _, p := range s.Peers {
+		if p.State != "established" {
+			w = append(w, fmt.Sprintf("BGP peer %s (AS%d, %s) is %s", p.Address, p.ASN, p.Datacenter, p.State))
+		}
+	}
+	return append(w, extra...)
+}
+
+// Explain answers as the server would for a query from client's own
+// address without ECS (the client is located by its address, SourceBits -1;
+// an explanation for an ECS subnet X/n matches a query carrying X/n only
+// where the data that decides is no more specific than /n).
+func (b *backend) Explain(ctx context.Context, name, qtype string, client string) (any, error) {
+	qt, ok := mdns.StringToType[strings.ToUpper(qtype)]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown type %q", status.ErrInvalid, qtype)
 	}
@@ -38,15 +475,63 @@ func (b *backend) Explain(ctx context.Context, name, qtype, client string) (any,
 	if err != nil {
 		return nil, fmt.Errorf("%w: client: %v", status.ErrInvalid, err)
 	}
+	if _, ok := mdns.IsDomainName(name); !ok {
+		return nil, fmt.Errorf("%w: %q is not a domain name", status.ErrInvalid, name)
+	}
+	set := b.rt.set.Load()
+	if set == nil {
+		return nil, fmt.Errorf("no zones loaded yet")
+	}
 	env := b.rt.env()
-	return zones.Explain(b.rt.set.Load(), name, qt, zones.Client{Addr: addr.Unmap(), SourceBits: -1}, &env), nil
+	return zones.Explain(set, mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1}, &env), nil
 }
 
+// Override sets an admin override. An unknown datacenter, or an address
+// that no service target has (and no override names), is ErrNotFound.
 func (b *backend) Override(ctx context.Context, kind, key, state string) error {
-	if err := b.rt.health.SetOverride(kind, key, state); err != nil {
-		return fmt.Errorf("%w: %v", status.ErrInvalid, err)
+	rt := b.rt
+	cfg := rt.cfg.Load()
+	switch state {
+	case status.OverrideUp, status.OverrideDown, status.OverrideDrain, status.OverrideClear:
+	default:
+		return fmt.Errorf("%w: state %q is not up, down, drain or clear", status.ErrInvalid, state)
 	}
-	return nil
+	switch kind {
+	case status.KindDatacenter:
+		if !slices.ContainsFunc(cfg.Datacenter, func(d zones.DatacenterConfig) bool { return d.Name == key }) &&
+			!(state == status.OverrideClear && hasOverride(rt.health.Overrides(), kind, key)) {
+			return fmt.Errorf("%w: no datacenter %q in the config", status.ErrNotFound, key)
+		}
+	case status.KindAddress:
+		a, err := netip.ParseAddr(key)
+		if err != nil {
+			return fmt.Errorf("%w: %v", status.ErrInvalid, err)
+		}
+		a = a.Unmap()
+		if !serviceHasAddr(rt.mon.services(cfg), a) &&
+			!(state == status.OverrideClear && hasOverride(rt.health.Overrides(), kind, a.String())) {
+			return fmt.Errorf("%w: address %s is not a target of any service", status.ErrNotFound, a)
+		}
+		key = a.String()
+	default:
+		return fmt.Errorf("%w: kind %q is not address or datacenter", status.ErrInvalid, kind)
+	}
+	return rt.health.SetOverride(kind, key, state)
+}
+
+func hasOverride(ovs []health.Override, kind, key string) bool {
+	return slices.ContainsFunc(ovs, func(o health.Override) bool { return o.Kind == kind && o.Key == key })
+}
+
+func serviceHasAddr(svcs []*zones.Service, a netip.Addr) bool {
+	for _, s := range svcs {
+		for _, t := range s.Targets {
+			if slices.Contains(t.Addrs[0], a) || slices.Contains(t.Addrs[1], a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (b *backend) Reload(ctx context.Context) error {

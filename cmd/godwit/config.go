@@ -31,11 +31,19 @@ type Config struct {
 	Datacenter []zones.DatacenterConfig `toml:"datacenter"`
 	Check      []health.CheckConfig     `toml:"check"`
 	Service    []zones.ServiceConfig    `toml:"service"`
+	Log        LogConfig                `toml:"log"`
 
 	path  string   // the file it came from
 	dir   string   // paths in the file are relative to this directory
 	lines keyLines // key path -> line, for errors found after decoding
 	demo  bool     // the built-in demo, unpacked to a temporary directory
+
+	// listenFlag and statusFlag are set when -listen / -status-listen
+	// override the file's server.listen / status.listen.
+	listenFlag, statusFlag bool
+	// nsidFlag is -nsid: this instance's name, overriding server.nsid and
+	// server.identity so that every instance can share one config file.
+	nsidFlag string
 }
 
 // ConfigError is a problem at one place of the config file.
@@ -60,6 +68,7 @@ func defaultConfig() Config {
 		Status: status.DefaultConfig(),
 		Zones:  zones.DefaultConfig(),
 		Geo:    geo.DefaultConfig(),
+		Log:    DefaultLogConfig(),
 	}
 }
 
@@ -136,6 +145,9 @@ func (c *Config) resolvePaths() {
 	abs(&c.Geo.ASNDB)
 	abs(&c.Routes.File)
 	abs(&c.Health.StateFile)
+	if !c.Log.toStdout() {
+		abs(&c.Log.Queries)
+	}
 	for i := range c.Check {
 		if c.Check[i].Type == "file" {
 			abs(&c.Check[i].Path)
@@ -172,6 +184,7 @@ func (c *Config) validate() error {
 	check("geo", c.Geo.Validate())
 	check("routes", c.Routes.Validate())
 	check("health", c.Health.Validate())
+	check("log", c.Log.Validate())
 	checkNames := make([]string, 0, len(c.Check))
 	for i := range c.Check {
 		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())

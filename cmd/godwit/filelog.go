@@ -13,9 +13,43 @@ import (
 type fileLog struct {
 	mu    sync.Mutex
 	files map[string]*status.FileStatus
+	warns map[string]string // runtime warnings for the status page, by key
 }
 
-func newFileLog() *fileLog { return &fileLog{files: map[string]*status.FileStatus{}} }
+func newFileLog() *fileLog {
+	return &fileLog{files: map[string]*status.FileStatus{}, warns: map[string]string{}}
+}
+
+// warn sets the warning kept under key (one per key: a later warn replaces
+// it); the status page shows it until clearWarning(key).
+func (l *fileLog) warn(key, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.warns[key] = msg
+}
+
+// clearWarning removes the warning kept under key, if any.
+func (l *fileLog) clearWarning(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.warns, key)
+}
+
+// warnings lists the runtime warnings in force, sorted by key.
+func (l *fileLog) warnings() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys := make([]string, 0, len(l.warns))
+	for k := range l.warns {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = l.warns[k]
+	}
+	return out
+}
 
 func (l *fileLog) ok(kind, path string) {
 	l.mu.Lock()
