@@ -124,11 +124,15 @@ func startGodwit(t *testing.T, args ...string) *server {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
-			if m := statusRE.FindStringSubmatch(line); m != nil {
-				s.statusAddr = m[1]
-			}
 			if m := servingRE.FindStringSubmatch(line); m != nil {
 				s.dnsAddr = m[1]
+				// The status line, when there is a status server (the
+				// -status-listen above makes one), comes right after.
+				if sc.Scan() {
+					if m := statusRE.FindStringSubmatch(sc.Text()); m != nil {
+						s.statusAddr = m[1]
+					}
+				}
 				ready <- nil
 				_, _ = io.Copy(io.Discard, stdout)
 				return
