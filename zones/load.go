@@ -66,6 +66,10 @@ func (z *Zone) Len() int { return len(z.rrs) }
 // them as read-only.
 func (z *Zone) Records() []mdns.RR { return z.rrs }
 
+// Position returns the file and line that record i of Records came from
+// (the file differs from File for $INCLUDEd records).
+func (z *Zone) Position(i int) (file string, line int) { return z.pos[i].file, z.pos[i].line }
+
 type pos struct {
 	file string
 	line int

@@ -62,8 +62,8 @@ func TestLoadDirGood(t *testing.T) {
 	for i, rr := range other.rrs {
 		if rr.Header().Name == "included.other.test." {
 			found = true
-			if p := other.pos[i]; p.file != filepath.Join("../testdata/zones", "include/other.test.inc") || p.line != 3 {
-				t.Errorf("included record at %s:%d", p.file, p.line)
+			if file, line := other.Position(i); file != filepath.Join("../testdata/zones", "include/other.test.inc") || line != 3 {
+				t.Errorf("included record at %s:%d", file, line)
 			}
 		}
 	}

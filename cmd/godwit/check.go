@@ -11,7 +11,8 @@ import (
 )
 
 // cmdCheck validates a config and everything it names, printing each
-// problem as file:line: message. Any problem makes it exit 1.
+// problem as file:line: message. Any problem makes it exit 1. Warnings
+// (file:line: warning: message, on stderr) leave the exit status at 0.
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	cfgPath := fs.String("config", "", "config file to check")
@@ -27,11 +28,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	b, err := build(cfg)
 	defer b.close()
+	warnings := nsWarnings(b.zones, b.services)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d zones, %d services, %d datacenters, %d checks\n",
+	fmt.Fprintf(stdout, "%s: ok: %d zones, %d services, %d datacenters, %d checks",
 		cfg.path, len(b.zones), len(b.services), len(cfg.Datacenter), len(cfg.Check))
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, ", %d warning%s", len(warnings), plural(len(warnings)))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/godwit-dns/godwit/zones"
+)
+
+// Each case is one zone file (origin example.test.) and the warnings
+// nsWarnings must give for it, as "line: text" with text a substring.
+func TestNSWarnings(t *testing.T) {
+	const head = "$TTL 3600\n@ IN SOA ns1 host 1 2 3 4 5\n" // lines 1-2
+	cases := []struct {
+		name, zone string
+		services   []string // service names (they have addresses)
+		want       []string
+	}{
+		{"two servers with addresses", head +
+			"@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN AAAA 2001:db8::2\n", nil, nil},
+		{"servers outside every loaded zone", head +
+			"@ IN NS a.ns.example.net.\n@ IN NS b.ns.example.net.\n", nil, nil},
+		{"single server", head +
+			"@ IN NS ns1\nns1 IN A 192.0.2.1\n",
+			nil, []string{"3: zone example.test. has a single name server (ns1.example.test.)"}},
+		{"in-zone server without address", head +
+			"@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\n",
+			nil, []string{"4: name server ns2.example.test. of example.test. has no A or AAAA record in any loaded zone"}},
+		{"server named by a service", head +
+			"@ IN NS ns1\n@ IN NS ns2.gslb\nns1 IN A 192.0.2.1\n",
+			[]string{"ns2.gslb.example.test."}, nil},
+		{"server case-insensitive", head +
+			"@ IN NS NS1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nNs2 IN A 192.0.2.2\n", nil, nil},
+		{"delegation without glue, single server", head +
+			"@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\nsub IN NS ns.sub\n",
+			nil, []string{
+				"7: name server ns.sub.example.test. of the delegation sub.example.test. has no glue",
+				"7: the delegation sub.example.test. has a single name server (ns.sub.example.test.)",
+			}},
+		{"delegation with glue", head +
+			"@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\n" +
+			"sub IN NS ns1.sub\nsub IN NS ns2.sub\nns1.sub IN A 192.0.2.5\nns2.sub IN A 192.0.2.6\n", nil, nil},
+		{"delegation to the parent's own servers", head +
+			"@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\nsub IN NS ns1\nsub IN NS ns2\n", nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			z, err := zones.ParseZone(strings.NewReader(c.zone), "example.test.", "example.test.zone")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var svcs []*zones.Service
+			for _, n := range c.services {
+				svcs = append(svcs, &zones.Service{Name: n})
+			}
+			got := nsWarnings([]*zones.Zone{z}, svcs)
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d warnings, want %d:\n%v", len(got), len(c.want), got)
+			}
+			for i, w := range c.want {
+				if s := got[i].String(); !strings.Contains(s, "example.test.zone:"+strings.Replace(w, ": ", ": warning: ", 1)) {
+					t.Errorf("warning %d: %q\ndoes not contain %q", i, s, w)
+				}
+			}
+		})
+	}
+}
+
+// A name server inside another loaded zone counts as resolvable when that
+// zone holds its address.
+func TestNSWarningsAcrossZones(t *testing.T) {
+	parent, err := zones.ParseZone(strings.NewReader("$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.1\nns2 A 192.0.2.2\n"), "example.test.", "p.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := zones.ParseZone(strings.NewReader("$TTL 60\n@ SOA ns1.example.test. h 1 2 3 4 5\n@ NS ns1.example.test.\n@ NS ns2.example.test.\n@ NS ns3.example.test.\n"), "gslb.example.test.", "c.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := nsWarnings([]*zones.Zone{parent, child}, nil)
+	if len(got) != 1 || !strings.Contains(got[0].String(), "c.zone:5: warning: name server ns3.example.test. of gslb.example.test. has no A or AAAA record") {
+		t.Errorf("got %v, want one warning for ns3 at c.zone:5", got)
+	}
+}
+
+// check prints warnings as file:line: warning: and still exits 0.
+func TestCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zone := "$TTL 3600\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\n"
+	if err := os.WriteFile(filepath.Join(dir, "zones", "example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(cfg, []byte("[server]\nlisten = [\"127.0.0.1:0\"]\n[status]\nlisten = \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check", "-config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	zf := filepath.Join(dir, "zones", "example.test.zone")
+	for _, want := range []string{
+		zf + ":3: warning: zone example.test. has a single name server",
+		zf + ":3: warning: name server ns1.example.test. of example.test. has no A or AAAA record",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr\n%s\ndoes not contain %q", stderr.String(), want)
+		}
+	}
+	if !strings.Contains(stdout.String(), "ok: 1 zones, 0 services, 0 datacenters, 0 checks, 2 warnings") {
+		t.Errorf("summary %q", stdout.String())
+	}
+}
