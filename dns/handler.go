@@ -38,18 +38,25 @@ type Handler struct {
 	// UseECS locates clients by their EDNS Client Subnet (geo use_ecs).
 	// When false, ECS options are still validated and echoed, with scope 0.
 	UseECS bool
-	// Services answers GSLB service names; nil answers them NODATA.
+	// Services answers GSLB service names for the slow path; when nil,
+	// ServiceAddrs does. Both nil answers them NODATA.
 	Services ServiceFunc
+	// ServiceAddrs answers GSLB service names without allocating, for the
+	// UDP fast path (and the slow path when Services is nil). When nil,
+	// queries that reach a service take the slow path.
+	ServiceAddrs ServiceAddrsFunc
 
 	zones    func() Lookuper
 	log      *slog.Logger
 	m        *handlerMetrics
 	maxUDP   uint16
 	nsid     *mdns.EDNS0_NSID // shared, read-only; nil when not configured
+	nsidRaw  []byte           // the same, as octets for the fast path
 	identity string           // TXT presentation form ("" = REFUSED)
 	version  string
 
 	bufs      sync.Pool    // *[]byte reply buffers
+	scratch   sync.Pool    // *fastScratch for Handle's fast path
 	lastNoisy atomic.Int64 // unix nanos of the last rate-limited log line
 }
 
@@ -75,8 +82,10 @@ func NewHandler(cfg Config, zones func() Lookuper, logger *slog.Logger) *Handler
 	}
 	if cfg.NSID != "" {
 		h.nsid = &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID, Nsid: hex.EncodeToString([]byte(cfg.NSID))}
+		h.nsidRaw = []byte(cfg.NSID)
 	}
 	h.bufs.New = func() any { b := make([]byte, replyBufSize); return &b }
+	h.scratch.New = func() any { return newFastScratch() }
 	return h
 }
 
@@ -110,8 +119,31 @@ func (h *Handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 
 // Handle answers one raw request received from src and returns the packed
 // reply (in dst when it fits), or nil when nothing should be sent. Replies
-// over UDP (tcp false) respect the client's EDNS payload size.
+// over UDP (tcp false) respect the client's EDNS payload size. UDP queries
+// try the fast path first.
 func (h *Handler) Handle(dst, pkt []byte, src netip.Addr, tcp bool) []byte {
+	if !tcp {
+		sc := h.scratch.Get().(*fastScratch)
+		out, ok := h.answerFast(dst, pkt, src, sc)
+		h.scratch.Put(sc)
+		if ok {
+			return out
+		}
+	}
+	return h.handleSlow(dst, pkt, src, tcp)
+}
+
+// handleUDP answers a UDP query with the read loop's own scratch space.
+func (h *Handler) handleUDP(dst, pkt []byte, src netip.Addr, sc *fastScratch) []byte {
+	if out, ok := h.answerFast(dst, pkt, src, sc); ok {
+		return out
+	}
+	return h.handleSlow(dst, pkt, src, false)
+}
+
+// handleSlow is Handle without the fast path: unpack with the library,
+// respond, pack. It is the reference the fast path is tested against.
+func (h *Handler) handleSlow(dst, pkt []byte, src netip.Addr, tcp bool) []byte {
 	if len(pkt) < 12 {
 		h.m.droppedShort.Inc()
 		return nil
@@ -270,11 +302,23 @@ func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo) int {
 	answer := make([]mdns.RR, len(res.Answer), len(res.Answer)+8)
 	copy(answer, res.Answer)
 	scope := 0
-	if h.Services != nil {
+	switch {
+	case h.Services != nil:
 		var out []mdns.RR
 		out, scope = h.Services(&res, q.Qtype, ci, answer)
 		if len(out) > len(res.Answer) {
 			m.Answer = out
+			return scope
+		}
+	case h.ServiceAddrs != nil:
+		var buf [zones.MaxServiceAddresses]netip.Addr
+		addrs, ttl, sc := h.ServiceAddrs(&res, q.Qtype, ci, buf[:0])
+		scope = sc
+		if len(addrs) > 0 {
+			for _, a := range addrs {
+				answer = append(answer, addressRR(res.ServiceOwner, ttl, a))
+			}
+			m.Answer = answer
 			return scope
 		}
 	}
@@ -418,4 +462,15 @@ func (h *Handler) noisy(msg string, args ...any) {
 // TXT strings from (a backslash starts an escape).
 func txtEscape(s string) string {
 	return strings.ReplaceAll(s, `\`, `\\`)
+}
+
+// addressRR is a service address as an A or AAAA record.
+func addressRR(owner string, ttl uint32, a netip.Addr) mdns.RR {
+	hdr := mdns.RR_Header{Name: owner, Class: mdns.ClassINET, Ttl: ttl}
+	if a.Is4() {
+		hdr.Rrtype = mdns.TypeA
+		return &mdns.A{Hdr: hdr, A: a.AsSlice()}
+	}
+	hdr.Rrtype = mdns.TypeAAAA
+	return &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
 }

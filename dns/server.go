@@ -15,9 +15,13 @@ import (
 )
 
 // Server runs the UDP and TCP listeners of every listen address and passes
-// queries to a Handler. It uses the library's server for now: a goroutine
-// per UDP datagram (bounded by max_inflight) and one per TCP connection
-// (bounded by tcp_max_conns), whose pipelined queries are answered in order.
+// queries to a Handler. Each UDP socket of a specific address has one
+// long-lived goroutine that reads, answers (fast path first) and writes,
+// one datagram at a time (serveUDP). A wildcard address (0.0.0.0, ::) is
+// served by the library's server, which replies from each datagram's
+// destination address: a goroutine per datagram (bounded by max_inflight).
+// TCP uses the library's server too: a goroutine per connection (bounded
+// by tcp_max_conns), whose pipelined queries are answered in order.
 type Server struct {
 	cfg Config
 	h   *Handler
@@ -116,6 +120,14 @@ func (s *Server) Start(ctx context.Context) error {
 	idle := s.cfg.TCPIdleTimeout.D()
 	for _, b := range bs {
 		for _, c := range b.udp {
+			if !b.addr.Addr().IsUnspecified() {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					s.serveUDP(c)
+				}()
+				continue
+			}
 			servers = append(servers, &mdns.Server{
 				PacketConn:     c,
 				Handler:        udpHandler{s},

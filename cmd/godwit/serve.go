@@ -45,6 +45,8 @@ type runtime struct {
 	dns    *dns.Server
 	status *status.Server
 	files  *fileLog
+	mon    *monitor                 // backend.go: answer counters, query log, traffic window
+	reload atomic.Pointer[reloader] // reload.go; watches the files from start to shutdown
 }
 
 // lookuper returns the zone snapshot for one query.
@@ -82,13 +84,25 @@ func clientOf(c *dns.ClientInfo) zones.Client {
 // answerService is the dns.ServiceFunc: it runs Select for the service the
 // zone lookup ended at and appends its addresses.
 func (rt *runtime) answerService(r *zones.Result, qtype uint16, c *dns.ClientInfo, answer []mdns.RR) ([]mdns.RR, int) {
+	t0 := time.Now()
 	env := rt.env()
 	var buf [zones.MaxServiceAddresses]netip.Addr
 	sel := zones.Select(r.Service, qtype, clientOf(c), &env, buf[:0], nil)
 	for _, a := range sel.Addrs {
 		answer = append(answer, addressRR(r.ServiceOwner, sel.TTL, a))
 	}
+	rt.mon.answered(r, qtype, c, &sel, t0)
 	return answer, sel.Scope
+}
+
+// serviceAddrs is the dns.ServiceAddrsFunc: answerService without the
+// records, for the UDP fast path, which writes the addresses itself.
+func (rt *runtime) serviceAddrs(r *zones.Result, qtype uint16, c *dns.ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
+	t0 := time.Now()
+	env := rt.env()
+	sel := zones.Select(r.Service, qtype, clientOf(c), &env, buf, nil)
+	rt.mon.answered(r, qtype, c, &sel, t0)
+	return sel.Addrs, sel.TTL, sel.Scope
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -97,6 +111,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", "", "DNS listen addresses, comma-separated (overrides server.listen)")
 	statusListen := fs.String("status-listen", "", "status server address (overrides status.listen)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	nsid := fs.String("nsid", "", "this instance's name for NSID and CHAOS id.server (overrides server.nsid and server.identity)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,9 +140,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.demo = demo
 	if *listen != "" {
 		cfg.Server.Listen = strings.Split(*listen, ",")
+		cfg.listenFlag = true
 	}
 	if *statusListen != "" {
 		cfg.Status.Listen = *statusListen
+		cfg.statusFlag = true
+	}
+	if *nsid != "" {
+		cfg.nsidFlag = *nsid
+		cfg.Server.NSID, cfg.Server.Identity = *nsid, *nsid
 	}
 	if err := cfg.Server.Validate(); err != nil {
 		return err
@@ -185,6 +206,11 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 		files:   newFileLog(),
 	}
 	rt.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt.mon = newMonitor(rt, cfg)
+	rt.reg.MustRegister(append(rt.mon.stats.collectors(), newStateCollector(rt))...)
+	if rt.mon.qlog, err = openQueryLog(cfg.Log, rt.reg, log.With("subsystem", "querylog")); err != nil {
+		return nil, err
+	}
 	rt.cfg.Store(cfg)
 	rt.set.Store(b.set)
 	rt.geo.Store(b.geo)
@@ -221,6 +247,7 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 	h := dns.NewHandler(cfg.Server, rt.lookuper, log.With("subsystem", "dns"))
 	h.UseECS = cfg.Geo.UseECS
 	h.Services = rt.answerService
+	h.ServiceAddrs = rt.serviceAddrs // the UDP fast path's allocation-free form
 	rt.dns = dns.NewServer(cfg.Server, h, log.With("subsystem", "dns"))
 	if err := errors.Join(h.RegisterMetrics(rt.reg), rt.dns.RegisterMetrics(rt.reg)); err != nil {
 		rt.shutdown()
@@ -238,6 +265,10 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 		}
 		rt.status.SetReady(true)
 	}
+	if err := rt.startReload(ctx, b); err != nil {
+		rt.shutdown()
+		return nil, err
+	}
 	return rt, nil
 }
 
@@ -253,12 +284,16 @@ func maxCheckTimeout(cfg *Config) time.Duration {
 func (rt *runtime) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	rt.stopReload()
 	if rt.status != nil {
 		rt.status.SetReady(false)
 		_ = rt.status.Shutdown(ctx)
 	}
 	if rt.dns != nil {
 		_ = rt.dns.Shutdown(ctx)
+	}
+	if rt.mon != nil && rt.mon.qlog != nil {
+		rt.mon.qlog.close()
 	}
 	if rt.bgp != nil {
 		rt.bgp.Stop()
