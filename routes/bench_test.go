@@ -59,6 +59,7 @@ func buildBig(pfx []netip.Prefix) *Table {
 	for i, p := range pfx {
 		t.insert(p, []Reach{{Datacenter: benchDCs[i%len(benchDCs)], PathLen: i % 7, Source: "bench"}})
 	}
+	t.finish()
 	return t
 }
 

@@ -83,6 +83,7 @@ func LoadFile(path string, asnToDC map[uint32]string, dcs map[string]bool) (*Tab
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
+	l.t.finish()
 	return l.t, nil
 }
 

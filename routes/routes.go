@@ -40,7 +40,10 @@ type Table struct {
 	// a and b are the layers (static file, BGP feed); either may be nil.
 	a, b *bart.Table[Match]
 	// both holds, for prefixes present in a and in b, the merged Match.
-	both   *bart.Table[Match]
+	both *bart.Table[Match]
+	// ia and ib index the prefixes of a and b for RouteScope; nil while a
+	// one-layer table is under construction (see insert and finish).
+	ia, ib *scopeIndex
 	n4, n6 int
 }
 
@@ -132,7 +135,7 @@ func Combine(a, b *Table) *Table {
 	case la == nil:
 		return b
 	}
-	t := &Table{a: la, b: lb, n4: a.n4 + b.n4, n6: a.n6 + b.n6}
+	t := &Table{a: la, b: lb, ia: a.ia, ib: b.ia, n4: a.n4 + b.n4, n6: a.n6 + b.n6}
 	small, large := la, lb
 	if small.Size() > large.Size() {
 		small, large = large, small
@@ -179,16 +182,19 @@ func NewTable(routes map[netip.Prefix][]Reach) *Table {
 	for p, r := range routes {
 		t.insert(p, r)
 	}
+	t.finish()
 	return t
 }
 
 // insert adds (or merges into) prefix p of a one-layer table under
-// construction. It must not be used on a published table.
+// construction. It must not be used on a published table; call finish
+// before publishing.
 func (t *Table) insert(p netip.Prefix, r []Reach) {
 	p = canonical(p)
 	if !p.IsValid() || len(r) == 0 {
 		return
 	}
+	t.ia = nil
 	t.a.Modify(p, func(old Match, exists bool) (Match, bool) {
 		if !exists {
 			if p.Addr().Is4() {
@@ -199,6 +205,14 @@ func (t *Table) insert(p netip.Prefix, r []Reach) {
 		}
 		return Match{Prefix: p, Reach: sortReach(append(slices.Clip(old.Reach), r...))}, false
 	})
+}
+
+// finish completes a one-layer table built with insert: it indexes the
+// prefixes for RouteScope.
+func (t *Table) finish() {
+	if t.ia == nil {
+		t.ia = buildIndex(t.a)
+	}
 }
 
 // canonical masks p and turns an IPv4-mapped IPv6 prefix of length >= 96

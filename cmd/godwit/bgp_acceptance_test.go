@@ -24,7 +24,7 @@ import (
 // BIRD routers (one per site) feed the real godwit binary over BGP on
 // loopback, and dig with ECS must see each client sent to the site with the
 // shortest AS path, the most specific prefix winning (BGP and the static
-// routes file), and the ECS scope equal to the matched prefix. Then one
+// routes file), and an ECS scope that covers no more specific route. Then one
 // router stops and its clients must move to the other site.
 // Config templates: testdata/acceptance/bgp/.
 func TestAcceptanceBGP(t *testing.T) {
@@ -66,7 +66,7 @@ func TestAcceptanceBGP(t *testing.T) {
 
 	// Sessions come up in a few seconds; poll until every client is routed.
 	converge := []routeWant{
-		{client: "198.18.1.1", addr: ams, scope: 16}, // /16: ams path 1 beats iad path 3
+		{client: "198.18.1.1", addr: ams, scope: 22}, // /16: ams path 1 beats iad path 3; scope /22 excludes 198.18.7.0/24 and .9.0/24
 		{client: "198.19.1.1", addr: iad, scope: 16}, // /16: iad path 1 beats ams path 3
 		{client: "198.18.7.7", addr: iad, scope: 24}, // BGP /24 from iad only beats the /16
 		{client: "198.18.9.9", addr: iad, scope: 24}, // static /24 (routes.txt) beats the BGP /16
@@ -109,7 +109,7 @@ func TestAcceptanceBGP(t *testing.T) {
 	stopped := time.Now()
 	birds[0].stop(t)
 	after := []routeWant{
-		{client: "198.18.1.1", addr: iad, scope: 16}, // only iad's path 3 is left
+		{client: "198.18.1.1", addr: iad, scope: 22}, // only iad's path 3 is left
 		{client: "198.19.1.1", addr: iad, scope: 16},
 		{client: "198.18.7.7", addr: iad, scope: 24},
 	}
