@@ -33,9 +33,9 @@ func main() {
 }
 
 const usage = `usage:
-  godwit [serve] [-config FILE] [-listen ADDR,...] [-status-listen ADDR]
+  godwit [serve] [-config FILE] [-listen ADDR,...] [-status-listen ADDR] [-nsid NAME]
   godwit check   -config FILE
-  godwit explain -config FILE -client IP NAME [TYPE]
+  godwit explain -config FILE -client IP [-ecs-bits N] NAME [TYPE]
   godwit version
 
 With no -config, serve runs the built-in demo (zone example.test and GSLB
