@@ -40,11 +40,13 @@ type Config struct {
 	TCPMaxConns    int      `toml:"tcp_max_conns"`
 	MaxInflight    int      `toml:"max_inflight"`
 	UDPSockets     int      `toml:"udp_sockets"`
+
+	RRL RRLConfig `toml:"rrl"` // [server.rrl]: response rate limiting, off by default
 }
 
 // DefaultConfig returns the [server] defaults, to decode the file over.
 func DefaultConfig() Config {
-	return Config{}.WithDefaults()
+	return Config{RRL: DefaultRRLConfig()}.WithDefaults()
 }
 
 // WithDefaults returns c with every zero field that has a default filled in.
@@ -67,6 +69,7 @@ func (c Config) WithDefaults() Config {
 	if c.UDPSockets == 0 {
 		c.UDPSockets = runtime.NumCPU()
 	}
+	c.RRL = c.RRL.WithDefaults()
 	return c
 }
 
@@ -114,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if c.UDPSockets < 1 || c.UDPSockets > 1024 {
 		bad("udp_sockets", "%d is outside 1..1024", c.UDPSockets)
+	}
+	for _, e := range c.RRL.problems() {
+		errs = append(errs, fmt.Errorf("rrl.%w", e))
 	}
 	return errors.Join(errs...)
 }

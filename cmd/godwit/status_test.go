@@ -345,7 +345,10 @@ func TestStatusLiveRuntime(t *testing.T) {
 	f.healthy["ams"].Store(false)
 	f.healthy["iad"].Store(false)
 	s = f.waitFor(t, 5*time.Second, "all backends down", func(s status.Snapshot) bool {
-		return svcByName(s, svcName).State == status.StateFailingOpen
+		// Wait for every datacenter, not just the failing-open state: a
+		// family whose addresses are all in ams and fra fails open first.
+		return svcByName(s, svcName).State == status.StateFailingOpen &&
+			dcByName(s, "ams").State == status.StateDown && dcByName(s, "iad").State == status.StateDown
 	})
 	for _, dc := range []string{"ams", "fra", "iad"} {
 		if d := dcByName(s, dc); d.State != status.StateDown {
