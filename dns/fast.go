@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -459,6 +460,17 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 	}
 	if !w.ok || rcode > 0xF || an > 0xFFFF || nsCount > 0xFFFF || ar > 0xFFFF {
 		return nil, false // truncation and the rest: the slow path decides
+	}
+	if h.RRL.Enabled() { // after the last fall-back, so nothing is counted twice
+		k, key := ReplyKey(rcode, res.Authoritative, NameHash(q.name), q.qtype, an, res.Ns)
+		switch h.RRL.CheckKey(src, k, key, time.Now().UnixNano()) {
+		case ActionDrop:
+			h.m.udp.Inc()
+			return nil, true
+		case ActionSlip:
+			h.m.udp.Inc()
+			return AppendSlip(dst[:0], pkt, q.qend), true
+		}
 	}
 	b := w.b
 	binary.BigEndian.PutUint16(b, q.id)

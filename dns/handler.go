@@ -45,6 +45,8 @@ type Handler struct {
 	// UDP fast path (and the slow path when Services is nil). When nil,
 	// queries that reach a service take the slow path.
 	ServiceAddrs ServiceAddrsFunc
+	// RRL limits UDP responses per client prefix (nil: no limit).
+	RRL *RRL
 
 	zones    func() Lookuper
 	log      *slog.Logger
@@ -206,6 +208,14 @@ func (h *Handler) handle(dst []byte, r *mdns.Msg, src netip.Addr, tcp bool) (out
 		return nil
 	}
 	m, limit := h.respond(r, src, tcp)
+	if !tcp && h.RRL.Enabled() { // TCP proves the source address: never limited
+		switch h.RRL.CheckReply(src, m, time.Now().UnixNano()) {
+		case ActionDrop:
+			return nil
+		case ActionSlip:
+			m = SlipReply(m)
+		}
+	}
 	return h.pack(dst, m, limit)
 }
 

@@ -248,8 +248,14 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 	h.UseECS = cfg.Geo.UseECS
 	h.Services = rt.answerService
 	h.ServiceAddrs = rt.serviceAddrs // the UDP fast path's allocation-free form
+	rrl, err := dns.NewRRL(cfg.Server.RRL)
+	if err != nil {
+		rt.shutdown()
+		return nil, err
+	}
+	h.RRL = rrl
 	rt.dns = dns.NewServer(cfg.Server, h, log.With("subsystem", "dns"))
-	if err := errors.Join(h.RegisterMetrics(rt.reg), rt.dns.RegisterMetrics(rt.reg)); err != nil {
+	if err := errors.Join(h.RegisterMetrics(rt.reg), rt.dns.RegisterMetrics(rt.reg), rrl.RegisterMetrics(rt.reg)); err != nil {
 		rt.shutdown()
 		return nil, err
 	}
