@@ -63,6 +63,7 @@ const (
 	DefaultRise     = 2
 	DefaultFall     = 3
 	minInterval     = 100 * time.Millisecond
+	maxInterval     = time.Hour // longer is a typo, and would pin TTLs to min_ttl for hours after a failure
 )
 
 // CheckConfig is one [[check]] table. Zero fields take their defaults (see
@@ -166,6 +167,8 @@ func (c CheckConfig) Validate() error {
 	switch {
 	case c.Interval < Duration(minInterval):
 		return bad("interval", "%s is shorter than %s", c.Interval, minInterval)
+	case c.Interval > Duration(maxInterval):
+		return bad("interval", "%s is longer than %s", c.Interval, maxInterval)
 	case c.Timeout <= 0:
 		return bad("timeout", "must be positive")
 	case c.Timeout > c.Interval:

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 
 	"github.com/BurntSushi/toml"
 
@@ -124,10 +126,22 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
+// tomlLineRE finds the line in BurntSushi's type errors, which are not
+// ParseErrors: `toml: line 33 (last key "service.target.weight"): …`.
+var tomlLineRE = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
+
 func tomlError(path string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		return &ConfigError{File: path, Line: pe.Position.Line, Err: errors.New(pe.Message)}
+	}
+	if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		msg := m[3]
+		if m[2] != "" {
+			msg = m[2] + ": " + msg
+		}
+		return &ConfigError{File: path, Line: line, Err: errors.New(msg)}
 	}
 	return &ConfigError{File: path, Err: err}
 }
