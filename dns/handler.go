@@ -168,11 +168,30 @@ func (h *Handler) handleSlow(dst, pkt []byte, src netip.Addr, tcp bool) []byte {
 	case mdns.MsgReject:
 		return h.packMinimal(dst, r, mdns.RcodeFormatError)
 	}
-	if err := r.Unpack(pkt); err != nil {
+	if err := r.Unpack(pkt); err != nil || !countsMatch(dh, r) || !questionWhole(pkt, dh) {
 		h.m.droppedInvalid.Inc()
 		return h.packMinimal(dst, r, mdns.RcodeFormatError)
 	}
 	return h.handle(dst, r, src, tcp)
+}
+
+// countsMatch reports whether the message holds as many records as its
+// header promises: miekg/dns unpacks a truncated message leniently, so a
+// question cut short or ANCOUNT=5 with no records would otherwise be
+// answered instead of getting FORMERR.
+func countsMatch(dh mdns.Header, r *mdns.Msg) bool {
+	return len(r.Question) == int(dh.Qdcount) && len(r.Answer) == int(dh.Ancount) &&
+		len(r.Ns) == int(dh.Nscount) && len(r.Extra) == int(dh.Arcount)
+}
+
+// questionWhole reports whether the first question has its type and
+// class: miekg/dns reads a question cut after its name as type 0 class 0.
+func questionWhole(pkt []byte, dh mdns.Header) bool {
+	if dh.Qdcount == 0 {
+		return true
+	}
+	_, off, err := mdns.UnpackDomainName(pkt, 12)
+	return err == nil && off+4 <= len(pkt)
 }
 
 // accept is the server's MsgAcceptFunc: responses are dropped, a QUERY
