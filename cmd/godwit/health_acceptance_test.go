@@ -36,12 +36,12 @@ func TestAcceptanceHealth(t *testing.T) {
 		iad      = "127.0.0.22"
 		name     = "www.gslb.example.test"
 		ttl      = 30
-		interval = 200 * time.Millisecond
+		interval = 500 * time.Millisecond
 		rise     = 2
-		fall     = 2
+		fall     = 3
 		// Slack over interval×fall (or ×rise) for jitter (±10%), the probe
 		// timeout, publication and dig itself, on a loaded machine.
-		margin = time.Second
+		margin = 3 * time.Second
 	)
 	port, backends := startBackends(t, ams, iad)
 	dir := t.TempDir()
