@@ -49,27 +49,12 @@ type viewEntry struct {
 // answered address (a target's check_address is mapped to it by the
 // Checker). Lookup does not allocate.
 func (v *View) Lookup(check, dc string, addr netip.Addr) Status {
-	if v == nil {
-		return Status{Up: true}
-	}
-	if o, ok := v.override(dc, addr); ok {
-		return o.status()
-	}
-	if check == "" {
-		return Status{Up: true}
-	}
-	e, ok := v.probes[viewKey{check, addr}]
-	if !ok {
-		return Status{Up: true}
-	}
-	if e.deadline == 0 {
-		return Status{Up: e.up}
-	}
-	return Status{Up: e.up, Settle: settle(e.deadline, time.Now())}
+	return v.LookupAt(check, dc, addr, time.Time{})
 }
 
 // LookupAt is Lookup with Settle measured at now, for callers that keep
-// time as an argument.
+// time as an argument; a zero now means the current time, read only when
+// a state is in doubt.
 func (v *View) LookupAt(check, dc string, addr netip.Addr, now time.Time) Status {
 	if v == nil {
 		return Status{Up: true}
@@ -86,6 +71,9 @@ func (v *View) LookupAt(check, dc string, addr netip.Addr, now time.Time) Status
 	}
 	if e.deadline == 0 {
 		return Status{Up: e.up}
+	}
+	if now.IsZero() {
+		now = time.Now()
 	}
 	return Status{Up: e.up, Settle: settle(e.deadline, now)}
 }
