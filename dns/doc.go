@@ -3,7 +3,7 @@
 // question count, EDNS per RFC 6891, EDNS Client Subnet per RFC 7871),
 // answers CHAOS identity questions itself, refuses zone transfers, and asks
 // the zone snapshot (a Lookuper, normally *zones.Set) for everything else;
-// a GSLB service name is handed to a ServiceFunc that picks the addresses
+// a GSLB service name is handed to a ServiceAddrsFunc that picks the addresses
 // for the client. It packs the reply, truncating it for UDP, and never
 // panics on any input.
 //

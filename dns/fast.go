@@ -23,12 +23,12 @@ import (
 // headers or options, ANY, AXFR/IXFR, CHAOS, escapes, truncation, record
 // types it does not pack, services without a ServiceAddrs hook.
 
-// ServiceAddrsFunc is the allocation-free form of ServiceFunc that the fast
-// path uses: it appends the addresses of r.Service that answer qtype (A or
-// AAAA) for client c to buf and returns them, their TTL and the ECS scope
-// prefix length of the data that decided. No addresses means NODATA. It
-// must answer as Services does (the slow path uses Services when it is
-// set, else this hook).
+// ServiceAddrsFunc picks the addresses of a GSLB service for one client: it
+// appends the addresses of r.Service that answer qtype (A or AAAA) for
+// client c to buf and returns them, their TTL and the ECS scope prefix
+// length of the data that decided (0 when the answer does not depend on the
+// client's location). No addresses means NODATA. Both the fast path (which
+// writes the records itself, allocating nothing) and the slow path use it.
 type ServiceAddrsFunc func(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) (addrs []netip.Addr, ttl uint32, scope int)
 
 // fastQuery is what the fast path reads from a query.

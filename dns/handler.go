@@ -23,14 +23,6 @@ type Lookuper interface {
 	Lookup(qname string, qtype uint16) zones.Result
 }
 
-// ServiceFunc synthesizes the A/AAAA records of a GSLB service for one
-// client. It appends them to answer (which already holds any CNAMEs that led
-// to the service, and has room to grow; r's slices are read-only) and
-// returns the whole answer and the ECS scope prefix length of the data that
-// decided (0 when the answer does not depend on the client's location). No
-// records appended means NODATA.
-type ServiceFunc func(r *zones.Result, qtype uint16, c *ClientInfo, answer []mdns.RR) (out []mdns.RR, scope int)
-
 // Handler answers DNS queries authoritatively from the zone snapshot that
 // its zones function returns. It implements mdns.Handler; Handle is the
 // same on raw packets. Set the exported fields before serving.
@@ -38,12 +30,8 @@ type Handler struct {
 	// UseECS locates clients by their EDNS Client Subnet (geo use_ecs).
 	// When false, ECS options are still validated and echoed, with scope 0.
 	UseECS bool
-	// Services answers GSLB service names for the slow path; when nil,
-	// ServiceAddrs does. Both nil answers them NODATA.
-	Services ServiceFunc
-	// ServiceAddrs answers GSLB service names without allocating, for the
-	// UDP fast path (and the slow path when Services is nil). When nil,
-	// queries that reach a service take the slow path.
+	// ServiceAddrs picks the addresses of GSLB service names, for both
+	// paths; nil answers service names NODATA.
 	ServiceAddrs ServiceAddrsFunc
 	// RRL limits UDP responses per client prefix (nil: no limit).
 	RRL *RRL
@@ -331,21 +319,13 @@ func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo) int {
 	answer := make([]mdns.RR, len(res.Answer), len(res.Answer)+8)
 	copy(answer, res.Answer)
 	scope := 0
-	switch {
-	case h.Services != nil:
-		var out []mdns.RR
-		out, scope = h.Services(&res, q.Qtype, ci, answer)
-		if len(out) > len(res.Answer) {
-			m.Answer = out
-			return scope
-		}
-	case h.ServiceAddrs != nil:
+	if h.ServiceAddrs != nil {
 		var buf [zones.MaxServiceAddresses]netip.Addr
 		addrs, ttl, sc := h.ServiceAddrs(&res, q.Qtype, ci, buf[:0])
 		scope = sc
 		if len(addrs) > 0 {
 			for _, a := range addrs {
-				answer = append(answer, addressRR(res.ServiceOwner, ttl, a))
+				answer = append(answer, zones.AddressRR(res.ServiceOwner, ttl, a))
 			}
 			m.Answer = answer
 			return scope
@@ -491,15 +471,4 @@ func (h *Handler) noisy(msg string, args ...any) {
 // TXT strings from (a backslash starts an escape).
 func txtEscape(s string) string {
 	return strings.ReplaceAll(s, `\`, `\\`)
-}
-
-// addressRR is a service address as an A or AAAA record.
-func addressRR(owner string, ttl uint32, a netip.Addr) mdns.RR {
-	hdr := mdns.RR_Header{Name: owner, Class: mdns.ClassINET, Ttl: ttl}
-	if a.Is4() {
-		hdr.Rrtype = mdns.TypeA
-		return &mdns.A{Hdr: hdr, A: a.AsSlice()}
-	}
-	hdr.Rrtype = mdns.TypeAAAA
-	return &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
 }

@@ -99,16 +99,14 @@ type ecsHook struct {
 	seen []ClientInfo
 }
 
-func (e *ecsHook) fn(r *zones.Result, qtype uint16, c *ClientInfo, answer []mdns.RR) ([]mdns.RR, int) {
+func (e *ecsHook) fn(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
 	e.mu.Lock()
 	e.seen = append(e.seen, *c)
 	e.mu.Unlock()
 	if qtype != mdns.TypeA {
-		return answer, 24
+		return buf, 0, 24
 	}
-	a := &mdns.A{Hdr: mdns.RR_Header{Name: r.ServiceOwner, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 30},
-		A: net.IPv4(192, 0, 2, 10)}
-	return append(answer, a), 16
+	return append(buf, netip.MustParseAddr("192.0.2.10")), 30, 16
 }
 
 var testClient = netip.MustParseAddr("198.51.100.7")
@@ -129,7 +127,7 @@ func newTestEnv(mod func(*Config)) *testEnv {
 	z := newFakeZones()
 	h := NewHandler(cfg, func() Lookuper { return z }, nil)
 	hook := &ecsHook{}
-	h.Services = hook.fn
+	h.ServiceAddrs = hook.fn
 	h.UseECS = true
 	return &testEnv{h: h, z: z, hook: hook}
 }
@@ -671,7 +669,7 @@ func TestHandlerNoECSClientInfo(t *testing.T) {
 
 func TestHandlerServiceWithoutHook(t *testing.T) {
 	env := newTestEnv(nil)
-	env.h.Services = nil
+	env.h.ServiceAddrs = nil
 	r, _ := env.exchange(t, mustPack(t, query("alias.example.test.", mdns.TypeA)), false)
 	if r.Rcode != mdns.RcodeSuccess || !r.Authoritative {
 		t.Fatalf("rcode %s aa %v", mdns.RcodeToString[r.Rcode], r.Authoritative)

@@ -285,7 +285,7 @@ func Explain(set *Set, qname string, qtype uint16, c Client, env *Env) *Explanat
 		e.Service = &Trace{}
 		sel := Select(res.Service, qtype, c, env, nil, e.Service)
 		for _, a := range sel.Addrs {
-			e.Answer = append(e.Answer, addrRR(res.ServiceOwner, sel.TTL, a).String())
+			e.Answer = append(e.Answer, AddressRR(res.ServiceOwner, sel.TTL, a).String())
 		}
 		nodata = len(sel.Addrs) == 0
 	}
@@ -300,7 +300,8 @@ func Explain(set *Set, qname string, qtype uint16, c Client, env *Env) *Explanat
 	return e
 }
 
-func addrRR(owner string, ttl uint32, a netip.Addr) mdns.RR {
+// AddressRR is the A or AAAA record answering a service name with address a.
+func AddressRR(owner string, ttl uint32, a netip.Addr) mdns.RR {
 	if a.Is4() {
 		return &mdns.A{Hdr: mdns.RR_Header{Name: owner, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: ttl}, A: a.AsSlice()}
 	}

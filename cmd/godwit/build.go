@@ -1,12 +1,10 @@
 package main
 
 import (
-	"net/netip"
 	"strings"
 
 	"errors"
 	"fmt"
-	mdns "github.com/miekg/dns"
 
 	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
@@ -132,15 +130,4 @@ func healthTargets(svcs []*zones.Service) []health.Target {
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-}
-
-// addressRR is the A or AAAA record for one selected address.
-func addressRR(owner string, ttl uint32, a netip.Addr) mdns.RR {
-	hdr := mdns.RR_Header{Name: owner, Class: mdns.ClassINET, Ttl: ttl}
-	if a.Is4() {
-		hdr.Rrtype = mdns.TypeA
-		return &mdns.A{Hdr: hdr, A: a.AsSlice()}
-	}
-	hdr.Rrtype = mdns.TypeAAAA
-	return &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -81,22 +80,8 @@ func clientOf(c *dns.ClientInfo) zones.Client {
 	return zones.Client{Addr: c.Source, SourceBits: -1}
 }
 
-// answerService is the dns.ServiceFunc: it runs Select for the service the
-// zone lookup ended at and appends its addresses.
-func (rt *runtime) answerService(r *zones.Result, qtype uint16, c *dns.ClientInfo, answer []mdns.RR) ([]mdns.RR, int) {
-	t0 := time.Now()
-	env := rt.env()
-	var buf [zones.MaxServiceAddresses]netip.Addr
-	sel := zones.Select(r.Service, qtype, clientOf(c), &env, buf[:0], nil)
-	for _, a := range sel.Addrs {
-		answer = append(answer, addressRR(r.ServiceOwner, sel.TTL, a))
-	}
-	rt.mon.answered(r, qtype, c, &sel, t0)
-	return answer, sel.Scope
-}
-
-// serviceAddrs is the dns.ServiceAddrsFunc: answerService without the
-// records, for the UDP fast path, which writes the addresses itself.
+// serviceAddrs is the dns.ServiceAddrsFunc: it runs Select for the service
+// the zone lookup ended at, with this query's view of every snapshot.
 func (rt *runtime) serviceAddrs(r *zones.Result, qtype uint16, c *dns.ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
 	t0 := time.Now()
 	env := rt.env()
@@ -246,8 +231,7 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 
 	h := dns.NewHandler(cfg.Server, rt.lookuper, log.With("subsystem", "dns"))
 	h.UseECS = cfg.Geo.UseECS
-	h.Services = rt.answerService
-	h.ServiceAddrs = rt.serviceAddrs // the UDP fast path's allocation-free form
+	h.ServiceAddrs = rt.serviceAddrs
 	rrl, err := dns.NewRRL(cfg.Server.RRL)
 	if err != nil {
 		rt.shutdown()
