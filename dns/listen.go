@@ -63,7 +63,7 @@ func bindOnce(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen udp %s: %w", ap, err)
 	}
-	b.udp = append(b.udp, pc.(*net.UDPConn))
+	b.addUDP(pc.(*net.UDPConn))
 	b.addr = netip.AddrPortFrom(ap.Addr(), pc.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 
 	l, err := (&net.ListenConfig{}).Listen(ctx, tcpNet, b.addr.String())
@@ -78,9 +78,21 @@ func bindOnce(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
 			b.close()
 			return nil, fmt.Errorf("listen udp %s (socket %d of %d): %w", b.addr, i+1, n, err)
 		}
-		b.udp = append(b.udp, pc.(*net.UDPConn))
+		b.addUDP(pc.(*net.UDPConn))
 	}
 	return b, nil
+}
+
+// udpReadBuffer is the receive buffer asked for each UDP socket. The
+// kernel default (~200 KiB) overflowed under closed-loop dnsperf load (a
+// dozen lost queries a run); the kernel caps the request at
+// net.core.rmem_max, which is fine: a smaller buffer only loses more
+// under bursts.
+const udpReadBuffer = 4 << 20
+
+func (b *binding) addUDP(c *net.UDPConn) {
+	_ = c.SetReadBuffer(udpReadBuffer) // best effort, see udpReadBuffer
+	b.udp = append(b.udp, c)
 }
 
 // connLimiter caps the open connections of a TCP listener. When the cap is
