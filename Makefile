@@ -3,11 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/godwit
 PKGS  := ./...
+FUZZTIME ?= 30s
 
 # Debian packages the tests drive for real, keyed by the command they provide.
 TEST_TOOLS := dig:bind9-dnsutils bird:bird2 nsd:nsd unbound:unbound chromium:chromium
 
-.PHONY: help build run test unit acceptance lint tools bench fuzz clean
+.PHONY: help build run test unit acceptance lint tools bench bench-large fuzz soak clean
 
 help: ## list the targets
 	@echo "Godwit — geo-aware authoritative DNS for GSLB"
@@ -35,14 +36,30 @@ tools: ## install the Debian packages the tests use, when missing
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-bench: ## Go benchmarks of the hot path (allocations included)
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: build ## Go benchmarks, then Godwit beside gdnsd, PowerDNS and NSD into docs/BENCHMARKS.md (BENCH_SECONDS=8, BENCH_ROUNDS=2)
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem $(PKGS) | tee bin/gobench.txt
+	@missing=""; for t in dnsperf:dnsperf gdnsd:gdnsd pdns_server:pdns-server nsd:nsd; do \
+	  { command -v $${t%%:*} || test -x /usr/sbin/$${t%%:*}; } >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	for p in pdns-backend-bind pdns-backend-geoip; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	BENCH_GO_OUTPUT=bin/gobench.txt testdata/bench/run.sh
 
-fuzz: ## run each fuzz target for a bounded time (FUZZTIME, default 30s)
-	@for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/func //' | sort -u); do \
-	  pkg=$$(grep -rlE "^func $$t\(" --include='*_test.go' . | head -1 | xargs dirname); \
-	  echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+bench-large: build ## Godwit on a generated 1M-record zone and 1M-prefix routes file: load, RSS, reload, qps into docs/BENCHMARKS.md
+	testdata/bench/large/run.sh
+
+fuzz: ## run every fuzz target for a bounded time each (FUZZTIME, default 30s)
+	@for pkg in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$pkg/*_test.go | sed 's/^func //' | sort -u); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
 	done
+
+soak: build ## soak test on loopback: godwit under dnsperf while health, zones, GeoIP DB and a BIRD peer churn (SOAK_SECONDS=600); writes docs/RELIABILITY.md
+	testdata/soak/run.sh
 
 clean: ## remove build output
 	rm -rf bin
