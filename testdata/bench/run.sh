@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Godwit against gdnsd, PowerDNS (bind + geoip
+# backends) and NSD on loopback, the same zone and the same geo service.
+# Run from the repository root (make bench does): testdata/bench/run.sh
+#
+# Each server runs pinned to CPU $BENCH_SERVER_CPU, dnsperf to CPU
+# $BENCH_CLIENT_CPU. For every workload, servers are measured in turn, in the
+# same run, in alternating order (round 1: A B C D, round 2: D C B A, ...), so
+# that machine drift cancels out of the ratios. Per server and workload:
+#   - max qps: closed loop, dnsperf -c 4 -T 1 -q 200 -l $BENCH_SECONDS
+#   - at a fixed offered rate (-Q, half of Godwit's max qps of round 1):
+#     server CPU µs per answered query (utime+stime of the server's process
+#     tree from /proc), p50/p99 latency (dnsperf -v per-query latencies),
+#     lost queries
+#   - peak RSS (VmHWM) of each server over the whole run
+# The report goes to $BENCH_OUT (default docs/BENCHMARKS.md).
+#
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [8]       length of each dnsperf run
+#   BENCH_ROUNDS [2]        rounds of alternation
+#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first
+#   BENCH_WORKLOADS         [static geo-ecs geo weighted nxdomain tcp]
+#   BENCH_PORT_BASE [15300] servers listen on 127.0.0.1:BASE+1..BASE+4
+#   BENCH_SERVER_CPU [0], BENCH_CLIENT_CPU [1]
+#   BENCH_OUT [docs/BENCHMARKS.md]; BENCH_GO [1]: also run the Go benchmarks
+#   BENCH_GO_OUTPUT: a file with go test -bench output to report instead
+#   BENCH_PROFILE [1]: sample Godwit with perf for 5 s (when perf exists)
+#   BENCH_GODWIT [bin/godwit]: the binary to measure (make bench builds it)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/testdata/bench
+SECS=${BENCH_SECONDS:-8}
+ROUNDS=${BENCH_ROUNDS:-2}
+SERVERS=(${BENCH_SERVERS:-godwit gdnsd pdns nsd})
+WORKLOADS=(${BENCH_WORKLOADS:-static geo-ecs geo weighted nxdomain tcp})
+PORT_BASE=${BENCH_PORT_BASE:-15300}
+SCPU=${BENCH_SERVER_CPU:-0}
+CCPU=${BENCH_CLIENT_CPU:-1}
+OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
+GODWIT=${BENCH_GODWIT:-$ROOT/bin/godwit}
+GEOIP=$ROOT/testdata/geoip/GeoIP2-City-Test.mmdb
+# ECS option 8: family 1, source /32, scope 0, address 81.2.69.142 (London in
+# GeoIP2-City-Test.mmdb; nearest datacenter: ams).
+ECS=8:000120005102458e
+
+[ "${SERVERS[0]}" = godwit ] || { echo "run.sh: BENCH_SERVERS must start with godwit" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/godwit-bench.XXXXXX)
+# Run a copy: a rebuild of bin/godwit during the run must not change what is
+# measured, its version line or perf's symbols.
+cp "$GODWIT" "$WORK/godwit-bin"
+GODWIT_SUM=$(sha256sum "$GODWIT" | cut -c1-12)
+GODWIT_TIME=$(date -u -r "$GODWIT" '+%Y-%m-%d %H:%M UTC')
+GODWIT=$WORK/godwit-bin
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A PID PORT
+cleanup() {
+	local s
+	for s in "${!PID[@]}"; do
+		kill "${PID[$s]}" 2>/dev/null || true
+	done
+	for s in "${!PID[@]}"; do
+		wait "${PID[$s]}" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+# subst FILE DEST SERVER: copy a committed config with its placeholders filled.
+subst() {
+	sed -e "s|@PORT@|${PORT[$3]}|g" -e "s|@RUN@|$WORK/$3|g" -e "s|@GEOIP@|$GEOIP|g" "$1" >"$2"
+}
+
+# The pids of a process and all its descendants (NSD forks its servers).
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
+}
+
+# cpu_ticks PID: utime+stime (fields 14 and 15 of /proc/PID/stat, counted
+# after the last ')' since names may contain spaces) summed over the tree.
+cpu_ticks() {
+	local total=0 p s
+	for p in $(tree_pids "$1"); do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		# shellcheck disable=SC2086
+		set -- $s
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
+
+# peak_rss_kb PID: VmHWM summed over the process tree.
+peak_rss_kb() {
+	local total=0 p v
+	for p in $(tree_pids "$1"); do
+		v=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
+wait_ready() { # SERVER NAME: until the server answers NAME SOA
+	local i
+	for i in $(seq 100); do
+		if ! kill -0 "${PID[$1]}" 2>/dev/null; then
+			echo "run.sh: $1 exited; its log:" >&2
+			cat "$WORK/$1.log" >&2
+			exit 1
+		fi
+		if [ -n "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$1]}" "$2" SOA 2>/dev/null)" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "run.sh: $1 did not answer on 127.0.0.1:${PORT[$1]} within 10 s; its log:" >&2
+	cat "$WORK/$1.log" >&2
+	exit 1
+}
+
+start_godwit() {
+	taskset -c "$SCPU" "$GODWIT" serve -config "$BENCH/godwit.toml" \
+		-listen "127.0.0.1:${PORT[godwit]}" -status-listen 127.0.0.1:0 >"$WORK/godwit.log" 2>&1 &
+	PID[godwit]=$!
+}
+
+start_gdnsd() {
+	mkdir -p "$WORK/gdnsd/zones"
+	subst "$BENCH/gdnsd/config" "$WORK/gdnsd/config" gdnsd
+	# gdnsd names zone files after the zone, without a suffix.
+	cp "$BENCH/zones/example.test.zone" "$WORK/gdnsd/zones/example.test"
+	cp "$BENCH/gdnsd/gslb.test" "$WORK/gdnsd/zones/gslb.test"
+	taskset -c "$SCPU" gdnsd -c "$WORK/gdnsd" start >"$WORK/gdnsd.log" 2>&1 &
+	PID[gdnsd]=$!
+}
+
+start_pdns() {
+	mkdir -p "$WORK/pdns"
+	subst "$BENCH/pdns/pdns.conf" "$WORK/pdns/pdns.conf" pdns
+	subst "$BENCH/pdns/named.conf" "$WORK/pdns/named.conf" pdns
+	cp "$BENCH/pdns/geo.yaml" "$WORK/pdns/geo.yaml"
+	cp "$BENCH/zones/example.test.zone" "$WORK/pdns/example.test.zone"
+	taskset -c "$SCPU" pdns_server --config-dir="$WORK/pdns" >"$WORK/pdns.log" 2>&1 &
+	PID[pdns]=$!
+}
+
+start_nsd() {
+	mkdir -p "$WORK/nsd"
+	subst "$BENCH/nsd/nsd.conf" "$WORK/nsd/nsd.conf" nsd
+	cp "$BENCH/zones/example.test.zone" "$WORK/nsd/example.test.zone"
+	taskset -c "$SCPU" nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd.log" 2>&1 &
+	PID[nsd]=$!
+}
+
+# Workloads: query file and extra dnsperf flags. NSD serves the static zone
+# only, so it runs the workloads that need no GSLB.
+wl_file() {
+	case $1 in
+	static | tcp) echo "$BENCH/queries/static.txt" ;;
+	geo-ecs | geo) echo "$BENCH/queries/geo.txt" ;;
+	weighted) echo "$BENCH/queries/weighted.txt" ;;
+	nxdomain) echo "$BENCH/queries/nxdomain.txt" ;;
+	esac
+}
+wl_flags() {
+	case $1 in
+	geo-ecs) echo "-E $ECS" ;;
+	tcp) echo "-m tcp" ;;
+	esac
+}
+wl_applies() { # SERVER WORKLOAD
+	[ "$1" != nsd ] || case $2 in static | nxdomain | tcp) true ;; *) false ;; esac
+}
+wl_title() {
+	case $1 in
+	static) echo "static records mix (UDP)" ;;
+	geo-ecs) echo "geo service, with ECS (81.2.69.142/32, London)" ;;
+	geo) echo "geo service, no ECS (127.0.0.1: not in the DB, fallback)" ;;
+	weighted) echo "weighted service" ;;
+	nxdomain) echo "NXDOMAIN-heavy (90% random names)" ;;
+	tcp) echo "static records mix over TCP, pipelined (-m tcp, 4 connections, 200 outstanding)" ;;
+	esac
+}
+
+# dnsperf_stat FILE KEY: a number from dnsperf's summary.
+dnsperf_stat() {
+	awk -v k="$2" 'index($0, k) { sub(/^.*: */, ""); print $1; exit }' "$1"
+}
+
+# measure SERVER WORKLOAD ROUND RATE: one closed-loop run and, when RATE > 0,
+# one fixed-rate run (RATE -1: half of the closed-loop max); prints a TSV line
+# for results.tsv.
+measure() {
+	local s=$1 w=$2 r=$3 rate=$4 file flags t0 t1 out lat
+	file=$(wl_file "$w")
+	flags=$(wl_flags "$w")
+	out=$WORK/dnsperf.out
+
+	t0=$(cpu_ticks "${PID[$s]}")
+	# shellcheck disable=SC2086
+	taskset -c "$CCPU" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$file" $flags \
+		-c 4 -T 1 -q 200 -l "$SECS" >"$out" 2>&1
+	t1=$(cpu_ticks "${PID[$s]}")
+	local mqps mdone mlost mus
+	mqps=$(dnsperf_stat "$out" "Queries per second")
+	mdone=$(dnsperf_stat "$out" "Queries completed")
+	mlost=$(dnsperf_stat "$out" "Queries lost")
+	mus=$(awk -v t=$((t1 - t0)) -v n="$mdone" 'BEGIN { printf "%.1f", (n > 0 ? t * 10000 / n : 0) }')
+
+	if [ "$rate" -lt 0 ]; then
+		# Godwit in round 1: half of this closed-loop max sets the fixed rate.
+		rate=${BENCH_RATE:-$(awk -v q="$mqps" 'BEGIN { printf "%d", q / 2 }')}
+	fi
+	local fqps="" fdone="" flost="" fus="" p50="" p99="" avg=""
+	if [ "$rate" -gt 0 ]; then
+		t0=$(cpu_ticks "${PID[$s]}")
+		# shellcheck disable=SC2086
+		taskset -c "$CCPU" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$file" $flags \
+			-c 4 -T 1 -q 200 -l "$SECS" -Q "$rate" -v >"$out" 2>&1
+		t1=$(cpu_ticks "${PID[$s]}")
+		fqps=$(dnsperf_stat "$out" "Queries per second")
+		fdone=$(dnsperf_stat "$out" "Queries completed")
+		flost=$(dnsperf_stat "$out" "Queries lost")
+		avg=$(dnsperf_stat "$out" "Average Latency")
+		fus=$(awk -v t=$((t1 - t0)) -v n="$fdone" 'BEGIN { printf "%.1f", (n > 0 ? t * 10000 / n : 0) }')
+		lat=$WORK/lat.txt
+		awk '/^> / { print $NF }' "$out" | sort -g >"$lat"
+		read -r p50 p99 < <(awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "- -"; exit }
+			i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+			i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+			printf "%.3f %.3f\n", v[i50] * 1000, v[i99] * 1000 }' "$lat")
+		avg=$(awk -v a="$avg" 'BEGIN { printf "%.3f", a * 1000 }')
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$r" "$s" "$w" "$mqps" "$mlost" "$mus" "$rate" "$fqps" "$flost" "$fus" "$p50" "$p99" "$avg" "$mdone"
+}
+
+# --- start the servers ----------------------------------------------------
+port=$PORT_BASE
+for s in "${SERVERS[@]}"; do
+	port=$((port + 1))
+	PORT[$s]=$port
+	"start_$s"
+done
+for s in "${SERVERS[@]}"; do
+	wait_ready "$s" example.test
+	log "$s ready on 127.0.0.1:${PORT[$s]} (pid ${PID[$s]})"
+done
+# Sanity: each GSLB server answers the geo name.
+for s in "${SERVERS[@]}"; do
+	[ "$s" = nsd ] && continue
+	a=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$s]}" geo.gslb.test A +subnet=81.2.69.142/32 | tr '\n' ' ')
+	log "$s: geo.gslb.test A for 81.2.69.142: $a"
+	[ -n "$a" ] || { echo "run.sh: $s does not answer geo.gslb.test" >&2; exit 1; }
+done
+
+# --- measure, alternating ---------------------------------------------------
+RES=$WORK/results.tsv
+: >"$RES"
+declare -A RATE
+for r in $(seq "$ROUNDS"); do
+	order=("${SERVERS[@]}")
+	if [ $((r % 2)) -eq 0 ]; then
+		order=()
+		for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[$i]}"); done
+	fi
+	for w in "${WORKLOADS[@]}"; do
+		for s in "${order[@]}"; do
+			wl_applies "$s" "$w" || continue
+			rate=${RATE[$w]:-0}
+			if [ "$r" -eq 1 ] && [ "$s" = godwit ]; then
+				line=$(measure godwit "$w" "$r" -1)
+				RATE[$w]=$(cut -f7 <<<"$line")
+				rate=${RATE[$w]}
+			else
+				line=$(measure "$s" "$w" "$r" "$rate")
+			fi
+			echo "$line" >>"$RES"
+			log "round $r $w $s: $(cut -f4,6,8,10,11,12 <<<"$line" | tr '\t' ' ') (max qps, µs/q at max, qps, µs/q, p50 ms, p99 ms at $rate qps)"
+		done
+	done
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RSS
+for s in "${SERVERS[@]}"; do RSS[$s]=$(peak_rss_kb "${PID[$s]}"); done
+
+# --- where Godwit's time goes -------------------------------------------------
+# perf samples the server for 5 s while dnsperf drives the geo + ECS workload
+# closed loop; the report lists the hottest functions (self time).
+PROFILE=$WORK/profile.txt
+if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null 2>&1; then
+	log "profiling godwit (perf, 5 s, geo + ECS closed loop)"
+	# shellcheck disable=SC2046
+	taskset -c "$CCPU" dnsperf -s 127.0.0.1 -p "${PORT[godwit]}" -d "$(wl_file geo-ecs)" $(wl_flags geo-ecs) \
+		-c 4 -T 1 -q 200 -l 7 >/dev/null 2>&1 &
+	perfload=$!
+	sleep 1
+	if perf record -q -F 997 -p "${PID[godwit]}" -o "$WORK/perf.data" -- sleep 5 >/dev/null 2>&1; then
+		perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol --percent-limit 0.4 2>/dev/null |
+			awk '$2 == "[k]" || $2 == "[.]" { printf "%7s %s %s\n", $1, $2, $3 }' >"$WORK/perf.txt" || true
+		{
+			echo "# kernel [k] and user [.] together, top 12"
+			head -12 "$WORK/perf.txt"
+			echo "# user space [.] only (Go runtime, miekg/dns, godwit), top 25"
+			grep -F '[.]' "$WORK/perf.txt" | head -25
+			awk '{ sub(/%/, "", $1); t[$2] += $1 } END { printf "# listed: kernel %.0f%%, user %.0f%%\n", t["[k]"], t["[.]"] }' "$WORK/perf.txt"
+		} >"$PROFILE"
+	fi
+	wait "$perfload" || true
+fi
+
+# --- Go benchmarks ----------------------------------------------------------
+GOBENCH=$WORK/gobench.txt
+if [ -n "${BENCH_GO_OUTPUT:-}" ]; then
+	# make bench ran the Go benchmarks already (before the servers started).
+	cp "$BENCH_GO_OUTPUT" "$GOBENCH"
+elif [ "${BENCH_GO:-1}" = 1 ]; then
+	# Stop the servers first so that they do not share the CPU.
+	cleanup_servers() { for s in "${!PID[@]}"; do kill "${PID[$s]}" 2>/dev/null || true; wait "${PID[$s]}" 2>/dev/null || true; unset "PID[$s]"; done; }
+	cleanup_servers
+	log "go test -run '^\$' -bench . -benchmem ./zones ./geo ./routes ./dns"
+	(cd "$ROOT" && go test -run '^$' -bench . -benchmem ./zones ./geo ./routes ./dns) >"$GOBENCH" 2>&1 || log "go benchmarks failed; see the report"
+fi
+
+# --- report -------------------------------------------------------------------
+version() {
+	case $1 in
+	godwit) echo "$("$GODWIT" version 2>/dev/null | head -1) (binary built $GODWIT_TIME, sha256 $GODWIT_SUM)" ;;
+	gdnsd) echo "gdnsd $(dpkg-query -W -f '${Version}' gdnsd 2>/dev/null)" ;;
+	pdns) echo "PowerDNS Authoritative $(dpkg-query -W -f '${Version}' pdns-server 2>/dev/null) (bind + geoip backends)" ;;
+	nsd) echo "NSD $(dpkg-query -W -f '${Version}' nsd 2>/dev/null)" ;;
+	esac
+}
+
+# mean SERVER WORKLOAD COLUMN: the mean of a results.tsv column over rounds.
+mean() {
+	awk -F'\t' -v s="$1" -v w="$2" -v c="$3" '$2 == s && $3 == w && $c != "" { n++; t += $c }
+		END { if (n) printf "%.6g\n", t / n }' "$RES"
+}
+# ratio WORKLOAD OTHER COLUMN: Godwit's mean over OTHER's.
+ratio() {
+	local g o
+	g=$(mean godwit "$1" "$3")
+	o=$(mean "$2" "$1" "$3")
+	[ -n "$g" ] && [ -n "$o" ] && awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.4f\n", g / o }'
+}
+
+{
+	cat <<EOF
+# Benchmarks
+
+Generated by \`make bench\` (\`testdata/bench/run.sh\`) on $(date -u '+%Y-%m-%d %H:%M UTC').
+Absolute figures drift between runs and machines; the ratios, measured in one run
+with the servers alternating, are what to compare. See the method below.
+
+## Machine
+
+- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs online
+- kernel: $(uname -sr)
+- load generator: dnsperf $(dpkg-query -W -f '${Version}' dnsperf 2>/dev/null)
+- servers:
+EOF
+	for s in "${SERVERS[@]}"; do echo "  - $s: $(version "$s")"; done
+	cat <<EOF
+- run: $ROUNDS rounds of $SECS s per measurement, server on CPU $SCPU, dnsperf on CPU $CCPU
+- load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $LOAD_END
+  (anything above ~1 means other work shared the two CPUs and the qps figures are noisy)
+
+## Results
+
+Per workload, the mean over $ROUNDS rounds. **max qps**: closed loop (dnsperf
+\`-c 4 -T 1 -q 200\`); dnsperf itself tops out around 120–135k qps on this machine,
+so above ~110k qps the figure says more about dnsperf than about the server.
+**CPU µs/q**: server CPU (utime+stime of its processes) per answered query at the
+fixed offered rate, half of Godwit's round-1 max qps for that workload: the
+primary figure. **p50/p99**: latency percentiles of every query at that rate
+(dnsperf \`-v\`). **lost**: queries lost, closed loop + fixed rate, all rounds.
+
+EOF
+	for w in "${WORKLOADS[@]}"; do
+		echo "### $(wl_title "$w")"
+		echo
+		echo "Fixed rate: ${RATE[$w]:-?} qps."
+		echo
+		echo "| server | max qps | CPU µs/q at max | CPU µs/q at fixed rate | p50 ms | p99 ms | avg ms | lost |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		for s in "${SERVERS[@]}"; do
+			wl_applies "$s" "$w" || continue
+			awk -F'\t' -v s="$s" -v w="$w" '$2 == s && $3 == w {
+				n++; mq += $4; mu += $6; fu += $10; p50 += $11; p99 += $12; av += $13; lost += $5 + $9 }
+				END { if (n) printf "| %s | %.0f | %.1f | %.1f | %.3f | %.3f | %.3f | %d |\n",
+					s, mq/n, mu/n, fu/n, p50/n, p99/n, av/n, lost }' "$RES"
+		done
+		echo
+	done
+
+	echo "### Ratios (Godwit / other; qps: higher is better for Godwit, CPU µs/q: lower is better)"
+	echo
+	echo "| workload | vs | qps ratio | CPU µs/q ratio | p99 Godwit / other |"
+	echo "|---|---|---:|---:|---:|"
+	for w in "${WORKLOADS[@]}"; do
+		for s in "${SERVERS[@]}"; do
+			[ "$s" = godwit ] && continue
+			wl_applies "$s" "$w" || continue
+			awk -F'\t' -v s="$s" -v w="$w" '$3 == w && ($2 == s || $2 == "godwit") {
+				n[$2]++; q[$2] += $4; u[$2] += $10; p[$2] += $12 }
+				END { if (n[s] && n["godwit"] && q[s] && u[s] && p[s])
+					printf "| %s | %s | %.2f | %.2f | %.2f |\n", w, s,
+						(q["godwit"]/n["godwit"]) / (q[s]/n[s]),
+						(u["godwit"]/n["godwit"]) / (u[s]/n[s]),
+						(p["godwit"]/n["godwit"]) / (p[s]/n[s]) }' "$RES"
+		done
+	done
+	echo
+	echo "### Targets (issue \"Performance\")"
+	echo
+	echo "| target | measured | met |"
+	echo "|---|---:|---|"
+	target() { # LABEL VALUE OP LIMIT
+		[ -n "$2" ] || { echo "| $1 | not measured | — |"; return; }
+		awk -v l="$1" -v v="$2" -v op="$3" -v lim="$4" 'BEGIN {
+			ok = (op == ">=") ? (v >= lim) : (v <= lim)
+			printf "| %s | %.2f | %s |\n", l, v, ok ? "yes" : "**no**" }'
+	}
+	target "geo + ECS: qps Godwit / gdnsd ≥ 1.0" "$(ratio geo-ecs gdnsd 4)" ">=" 1.0
+	target "geo + ECS: CPU µs/q Godwit / gdnsd ≤ 1.0" "$(ratio geo-ecs gdnsd 10)" "<=" 1.0
+	target "static: qps Godwit / NSD ≥ 0.9" "$(ratio static nsd 4)" ">=" 0.9
+	target "geo + ECS: qps Godwit / PowerDNS geoip ≥ 2.0" "$(ratio geo-ecs pdns 4)" ">=" 2.0
+	for w in "${WORKLOADS[@]}"; do
+		target "$w: Godwit p99 ms at half its max ≤ 1.0" "$(mean godwit "$w" 12)" "<=" 1.0
+	done
+	echo
+	echo "### Peak RSS (VmHWM over the whole run, summed over the server's processes)"
+	echo
+	echo "| server | peak RSS MiB |"
+	echo "|---|---:|"
+	for s in "${SERVERS[@]}"; do
+		awk -v s="$s" -v k="${RSS[$s]}" 'BEGIN { printf "| %s | %.1f |\n", s, k / 1024 }'
+	done
+	echo
+	echo "### Every measurement"
+	echo
+	echo "| round | server | workload | max qps | lost | CPU µs/q at max | rate | qps | lost | CPU µs/q | p50 ms | p99 ms |"
+	echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %.0f | %s | %s | %s | %s |\n",
+		$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$RES"
+	echo
+	cat "$BENCH/METHOD.md"
+	echo
+	echo '```'
+	for w in "${WORKLOADS[@]}"; do
+		echo "# $w: closed loop, then at a fixed rate"
+		echo "taskset -c $CCPU dnsperf -s 127.0.0.1 -p PORT -d testdata/bench/queries/$(basename "$(wl_file "$w")") $(wl_flags "$w") -c 4 -T 1 -q 200 -l $SECS"
+		echo "taskset -c $CCPU dnsperf -s 127.0.0.1 -p PORT -d testdata/bench/queries/$(basename "$(wl_file "$w")") $(wl_flags "$w") -c 4 -T 1 -q 200 -l $SECS -Q ${RATE[$w]:-RATE} -v"
+	done
+	echo "taskset -c $SCPU bin/godwit serve -config testdata/bench/godwit.toml -listen 127.0.0.1:PORT -status-listen 127.0.0.1:0"
+	echo "taskset -c $SCPU gdnsd -c DIR start            # DIR/config = testdata/bench/gdnsd/config"
+	echo "taskset -c $SCPU pdns_server --config-dir=DIR  # DIR/pdns.conf = testdata/bench/pdns/pdns.conf"
+	echo "taskset -c $SCPU nsd -d -c DIR/nsd.conf        # testdata/bench/nsd/nsd.conf"
+	echo '```'
+	if [ -s "$GOBENCH" ]; then
+		echo
+		echo "## Go benchmarks"
+		echo
+		echo "\`go test -run '^\$' -bench . -benchmem\` (same machine, not while the servers run):"
+		echo
+		echo '```'
+		grep -E '^(goos|goarch|cpu|pkg|Benchmark|ok|FAIL|---)' "$GOBENCH"
+		echo '```'
+	fi
+	if [ -s "$PROFILE" ]; then
+		echo
+		echo "## Where Godwit's time goes"
+		echo
+		echo "\`perf record -F 997 -p PID -- sleep 5\` while dnsperf drives the geo + ECS workload"
+		echo "closed loop, \`perf report --no-children --sort symbol\` (self time, symbols ≥ 0.4%):"
+		echo
+		echo '```'
+		cat "$PROFILE"
+		echo '```'
+	fi
+	if [ -f "$BENCH/NOTES.md" ]; then
+		echo
+		cat "$BENCH/NOTES.md"
+	fi
+} >"$OUT"
+log "wrote $OUT"
