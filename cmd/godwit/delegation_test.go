@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,7 +109,9 @@ func TestDelegation(t *testing.T) {
 	// Through the resolver, which cuts every client subnet to /24: each
 	// client reaches its nearest datacenter, and the resolver hands back
 	// the scope it was given (at most the /24 it sent).
-	queries := func() int { return godwitQueries(t, g1) + godwitQueries(t, g2) }
+	queries := func() int {
+		return int(g1.metric(t, "godwit_dns_queries_total")) + int(g2.metric(t, "godwit_dns_queries_total"))
+	}
 	t.Run("nearest datacenter through the resolver", func(t *testing.T) {
 		cases := []struct {
 			client, addr string
@@ -156,7 +156,7 @@ func TestDelegation(t *testing.T) {
 	// new scopes through the other.
 	t.Run("resolver survives one instance", func(t *testing.T) {
 		stopGodwit(t, g1)
-		before := godwitQueries(t, g2)
+		before := int(g2.metric(t, "godwit_dns_queries_total"))
 		stopped := time.Now()
 		for _, c := range []struct{ client, addr string }{
 			{"67.43.156.1", sin},  // Bhutan
@@ -171,7 +171,7 @@ func TestDelegation(t *testing.T) {
 				t.Errorf("client %s with ns1 down: %v (%s), want %s\n%s", c.client, got, r.status, c.addr, r.raw)
 			}
 		}
-		if n := godwitQueries(t, g2) - before; n < 4 {
+		if n := int(g2.metric(t, "godwit_dns_queries_total")) - before; n < 4 {
 			t.Errorf("ns2 answered %d queries for 4 new scopes", n)
 		}
 		t.Logf("6 clients answered with ns1 down in %v", time.Since(stopped).Round(time.Millisecond))
@@ -328,40 +328,6 @@ func stopGodwit(t *testing.T, s *server) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("godwit (pid %d) did not exit within 10 s of SIGTERM", s.cmd.Process.Pid)
 	}
-}
-
-// godwitQueries is the instance's godwit_dns_queries_total, all transports.
-func godwitQueries(t *testing.T, s *server) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.statusAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "godwit_dns_queries_total{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("/metrics: %q: %v", line, err)
-		}
-		n += int(v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // delegReply is one dig answer with its ECS scope and NSID.

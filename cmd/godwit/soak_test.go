@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,8 +82,8 @@ func TestSoakShort(t *testing.T) {
 		t.Fatalf("the route from BIRD is not in effect 20 s after start\nbird:\n%s", birdProc.out.String())
 	}
 	t.Logf("the route from BIRD in effect %v after the start", time.Since(testStart).Round(time.Millisecond))
-	baseGoroutines := soakMetric(t, s, "go_goroutines")
-	baseTransitions := soakMetric(t, s, "godwit_health_transitions_total")
+	baseGoroutines := s.metric(t, "go_goroutines")
+	baseTransitions := s.metric(t, "godwit_health_transitions_total")
 
 	// The churn, each at its own cadence, until ctx ends.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,18 +169,18 @@ func TestSoakShort(t *testing.T) {
 	if !soakPoll(3*time.Second, func() bool { return soakTXTSerial(s.dnsAddr) == want }) {
 		t.Errorf("the last zone rewrite (serial %d) is not served: TXT says %d", want, soakTXTSerial(s.dnsAddr))
 	}
-	if n := soakMetric(t, s, "godwit_health_transitions_total") - baseTransitions; n < 4 {
+	if n := s.metric(t, "godwit_health_transitions_total") - baseTransitions; n < 4 {
 		t.Errorf("%v health transitions during the load, want at least 4 (the backend flapped every second)", n)
 	}
 	if !soakPoll(15*time.Second, bgpUp) {
 		t.Errorf("the route from BIRD is not back after its restart\nbird:\n%s", birdProc.out.String())
 	}
-	if n := soakMetric(t, s, "godwit_reload_failures_total"); n != 0 {
+	if n := s.metric(t, "godwit_reload_failures_total"); n != 0 {
 		t.Errorf("%v reload failures; every file was replaced atomically", n)
 	}
 	var after float64
 	if !soakPoll(5*time.Second, func() bool {
-		after = soakMetric(t, s, "go_goroutines")
+		after = s.metric(t, "go_goroutines")
 		return after <= baseGoroutines+5
 	}) {
 		t.Errorf("goroutines: %v before the load, still %v 5 s after it", baseGoroutines, after)
@@ -253,40 +250,6 @@ func soakPoll(timeout time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, not a wait for a result
 	}
-}
-
-// soakMetric is the sum of every series of a metric on godwit's /metrics.
-func soakMetric(t *testing.T, s *server, name string) float64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.statusAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || (series != name && !strings.HasPrefix(series, name+"{")) {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("/metrics: %q: %v", sc.Text(), err)
-		}
-		sum += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return sum
 }
 
 // soakQuery is one line of testdata/soak/queries.txt (dnsperf's format).
