@@ -196,6 +196,9 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 	if rt.mon.qlog, err = openQueryLog(cfg.Log, rt.reg, log.With("subsystem", "querylog")); err != nil {
 		return nil, err
 	}
+	for _, w := range nsWarnings(b.zones, b.services) {
+		log.Warn(w.String())
+	}
 	rt.cfg.Store(cfg)
 	rt.set.Store(b.set)
 	rt.geo.Store(b.geo)
