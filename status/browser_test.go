@@ -5,13 +5,12 @@ package status
 import (
 	"bytes"
 	"context"
+	"github.com/godwit-dns/godwit/status/statustest"
 	"image/png"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,67 +20,8 @@ import (
 // The browser test drives Debian's chromium headless against a real server.
 // It is skipped when chromium is missing, unless GODWIT_ACCEPTANCE=1.
 // GODWIT_SCREENSHOT=path also writes the page's screenshot to path (for
-// docs/status.png). GODWIT_CHROMIUM overrides the browser's path.
-const defaultChromium = "/usr/bin/chromium"
-
-func chromium(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("GODWIT_CHROMIUM")
-	if bin == "" {
-		bin = defaultChromium
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		if os.Getenv("GODWIT_ACCEPTANCE") == "1" {
-			t.Fatalf("chromium not usable at %s (GODWIT_ACCEPTANCE=1): %v", bin, err)
-		}
-		t.Skipf("skipping the browser test: chromium not found at %s (install chromium or set GODWIT_CHROMIUM; GODWIT_ACCEPTANCE=1 makes this a failure)", bin)
-	}
-	return bin
-}
-
-// runChromium runs one headless chromium command, bounded in time, in its
-// own process group, which is killed when it returns. It returns stdout
-// and the browser's log (stderr).
-func runChromium(t *testing.T, bin string, args ...string) (stdout []byte, log string) {
-	t.Helper()
-	profile := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-		"--user-data-dir=" + profile,
-	}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+profile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	err := cmd.Wait()
-	// Helpers (zygote, renderer, ...) may outlive the browser process.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if ctx.Err() != nil {
-		t.Fatalf("chromium %s: timed out\n%s", strings.Join(args, " "), tail(errb.String(), 20))
-	}
-	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, tail(errb.String(), 20))
-	}
-	return out.Bytes(), errb.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+// docs/status.png). GODWIT_CHROMIUM overrides the browser's path
+// (status/statustest runs it).
 
 // cspViolations returns the lines of the browser log that report a blocked
 // resource (for example an inline style whose hash is not in the CSP).
@@ -151,7 +91,7 @@ func text(n *html.Node) string {
 }
 
 func TestBrowser(t *testing.T) {
-	bin := chromium(t)
+	bin := statustest.Chromium(t)
 	fake := newFake(t)
 	s := New(Config{Listen: "127.0.0.1:0"}, fake, nil, nil)
 	s.SetReady(true)
@@ -165,7 +105,7 @@ func TestBrowser(t *testing.T) {
 	})
 	base := "http://" + s.Addr().String()
 
-	out, log := runChromium(t, bin, "--dump-dom", base+"/")
+	out, log := statustest.Run(t, bin, "--dump-dom", base+"/")
 	if v := cspViolations(log); len(v) > 0 {
 		t.Errorf("the browser blocked parts of the page:\n%s", strings.Join(v, "\n"))
 	}
@@ -266,7 +206,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	target = target.ResolveReference(&url.URL{Path: action, RawQuery: q.Encode()})
-	out, _ = runChromium(t, bin, "--dump-dom", target.String())
+	out, _ = statustest.Run(t, bin, "--dump-dom", target.String())
 	ed := parseDOM(t, out)
 	pre := ed.byID("explain-result")
 	if pre == nil {
@@ -284,7 +224,7 @@ func TestBrowser(t *testing.T) {
 
 	// A screenshot that is an image of something.
 	shot := filepath.Join(t.TempDir(), "status.png")
-	runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars", base+"/?refresh=0")
+	statustest.Run(t, bin, "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars", base+"/?refresh=0")
 	b, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)

@@ -4,16 +4,13 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"github.com/godwit-dns/godwit/status/statustest"
 	"image/png"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	mdns "github.com/miekg/dns"
 	"golang.org/x/net/html"
@@ -28,7 +25,7 @@ import (
 // GODWIT_SCREENSHOT=path also writes the screenshot there (docs/status.png);
 // GODWIT_CHROMIUM overrides the browser's path.
 func TestStatusPageBrowser(t *testing.T) {
-	bin := pageChromium(t)
+	bin := statustest.Chromium(t)
 	f := newFixture(t, map[string]bool{"ams": true, "fra": false, "iad": true})
 	for range 40 {
 		f.query(t, svcName, mdns.TypeA)
@@ -38,7 +35,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	}
 	f.query(t, "nothing.gslb.example.test.", mdns.TypeA)
 
-	out, log := runPageChromium(t, bin, "--dump-dom", f.base+"/?refresh=0")
+	out, log := statustest.Run(t, bin, "--dump-dom", f.base+"/?refresh=0")
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "Content Security Policy") {
 			t.Errorf("the browser blocked part of the page: %s", l)
@@ -110,7 +107,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	target = target.ResolveReference(&url.URL{Path: attrOf(form, "action"), RawQuery: q.Encode()})
-	out, _ = runPageChromium(t, bin, "--dump-dom", target.String())
+	out, _ = statustest.Run(t, bin, "--dump-dom", target.String())
 	pre := parsePage(t, out).byID("explain-result")
 	if pre == nil {
 		t.Fatalf("no explanation at %s:\n%s", target, out)
@@ -126,7 +123,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	}
 
 	shot := filepath.Join(t.TempDir(), "status.png")
-	runPageChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars", f.base+"/?refresh=0")
+	statustest.Run(t, bin, "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars", f.base+"/?refresh=0")
 	b, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)
@@ -144,52 +141,6 @@ func TestStatusPageBrowser(t *testing.T) {
 		}
 		t.Logf("screenshot written to %s", dst)
 	}
-}
-
-func pageChromium(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("GODWIT_CHROMIUM")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		if os.Getenv("GODWIT_ACCEPTANCE") == "1" {
-			t.Fatalf("chromium not usable at %s (GODWIT_ACCEPTANCE=1): %v", bin, err)
-		}
-		t.Skipf("chromium not found at %s (set GODWIT_CHROMIUM; GODWIT_ACCEPTANCE=1 makes this a failure)", bin)
-	}
-	return bin
-}
-
-// runPageChromium runs one headless chromium command, bounded to 30 s, in
-// its own process group, which is killed when it returns.
-func runPageChromium(t *testing.T, bin string, args ...string) (stdout []byte, log string) {
-	t.Helper()
-	profile := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-		"--user-data-dir=" + profile,
-	}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+profile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	err := cmd.Wait()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // helpers may outlive the browser
-	if ctx.Err() != nil || err != nil {
-		t.Fatalf("chromium %s: %v (ctx %v)\n%s", strings.Join(args, " "), err, ctx.Err(), errb.String())
-	}
-	return out.Bytes(), errb.String()
 }
 
 // pageDOM is a parsed page with a few queries on it.
