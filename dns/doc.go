@@ -2,9 +2,9 @@
 // authoritative request handler. The handler checks the message (opcode,
 // question count, EDNS per RFC 6891, EDNS Client Subnet per RFC 7871),
 // answers CHAOS identity questions itself, refuses zone transfers, and asks
-// the zone snapshot (a Lookuper, normally *zones.Set) for everything else;
-// a GSLB service name is handed to a ServiceAddrsFunc that picks the addresses
-// for the client. It packs the reply, truncating it for UDP, and never
+// its Resolver once per query for the generation serving now (an Answers):
+// the zone data for everything else, and for a GSLB service name, the
+// addresses picked for the client. It packs the reply, truncating it for UDP, and never
 // panics on any input.
 //
 // It does not parse zone files, rank datacenters or check health: those

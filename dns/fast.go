@@ -21,15 +21,7 @@ import (
 // exactly as the slow path (unpack, respond, pack with the library) would,
 // it hands to the slow path before writing anything that counts: unusual
 // headers or options, ANY, AXFR/IXFR, CHAOS, escapes, truncation, record
-// types it does not pack, services without a ServiceAddrs hook.
-
-// ServiceAddrsFunc picks the addresses of a GSLB service for one client: it
-// appends the addresses of r.Service that answer qtype (A or AAAA) for
-// client c to buf and returns them, their TTL and the ECS scope prefix
-// length of the data that decided (0 when the answer does not depend on the
-// client's location). No addresses means NODATA. Both the fast path (which
-// writes the records itself, allocating nothing) and the slow path use it.
-type ServiceAddrsFunc func(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) (addrs []netip.Addr, ttl uint32, scope int)
+// types it does not pack.
 
 // fastQuery is what the fast path reads from a query.
 type fastQuery struct {
@@ -405,16 +397,13 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 	if !ok {
 		return nil, false
 	}
-	z := h.zones()
+	z := h.resolver.Answers()
 	if z == nil {
 		return nil, false
 	}
 	qname := sc.intern(q.name)
 	sc.res = z.Lookup(qname, q.qtype)
 	res := &sc.res
-	if res.Service != nil && h.ServiceAddrs == nil {
-		return nil, false
-	}
 
 	e := &q.edns
 	limit := mdns.MinMsgSize
@@ -432,9 +421,8 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 		ci.ECSPrefix, ci.Family = e.ecsPrefix, e.ecsFamily
 		ci.ECS = h.UseECS && e.ecsPrefix.Bits() > 0
 	}
-	nsCount := 0
 	if res.Service != nil {
-		addrs, ttl, sscope := h.ServiceAddrs(res, q.qtype, ci, sc.addrs[:0])
+		addrs, ttl, sscope := z.ServiceAddrs(res, q.qtype, ci, sc.addrs[:0])
 		scope = sscope
 		for _, a := range addrs {
 			w.addr(res.ServiceOwner, qname, ttl, a)
@@ -442,14 +430,10 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 		an += len(addrs)
 		if len(addrs) == 0 { // NODATA with the negative-TTL SOA
 			rcode = mdns.RcodeSuccess
-			if soa := fastSOA(z, res); soa != nil {
-				w.rr(soa, qname, min(soa.Hdr.Ttl, soa.Minttl))
-				nsCount = 1
-			}
-			ns = nil
+			ns = res.NegativeSOA
 		}
 	}
-	nsCount += w.rrs(ns, qname)
+	nsCount := w.rrs(ns, qname)
 	ar := w.rrs(res.Extra, qname)
 	if !ci.ECS {
 		scope = 0
@@ -492,25 +476,6 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 	h.m.udp.Inc()
 	h.m.response(rcode)
 	return b[:w.off], true
-}
-
-// fastSOA is negativeSOA's record without the copy: the SOA in res.Ns or
-// at the zone's apex.
-func fastSOA(z Lookuper, res *zones.Result) *mdns.SOA {
-	for _, rr := range res.Ns {
-		if soa, ok := rr.(*mdns.SOA); ok {
-			return soa
-		}
-	}
-	if res.Zone == "" {
-		return nil
-	}
-	for _, rr := range z.Lookup(res.Zone, mdns.TypeSOA).Answer {
-		if soa, ok := rr.(*mdns.SOA); ok {
-			return soa
-		}
-	}
-	return nil
 }
 
 // fastOPT writes the reply's OPT RR as opt does: version 0, our payload

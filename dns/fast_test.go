@@ -56,7 +56,7 @@ func demoSet(t testing.TB) *zones.Set {
 	return set
 }
 
-// selectAddrs is a deterministic ServiceAddrsFunc over zones.Select (no
+// selectAddrs is a deterministic service selection over zones.Select (no
 // proximity data, a fixed sequence number); with ECS its scope depends on
 // the client so that the echo's scope is checked.
 func selectAddrs(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
@@ -74,9 +74,8 @@ func demoHandler(t testing.TB) *Handler {
 	cfg := DefaultConfig()
 	cfg.NSID = "ns1"
 	cfg.Identity = "ns1"
-	h := NewHandler(cfg, func() Lookuper { return set }, nil)
+	h := NewHandler(cfg, &testAnswers{zones: set, pick: selectAddrs}, nil)
 	h.UseECS = true
-	h.ServiceAddrs = selectAddrs
 	return h
 }
 
@@ -342,12 +341,27 @@ func TestFastPathTakesOrDeclines(t *testing.T) {
 	}
 }
 
-func TestFastPathServiceNeedsHook(t *testing.T) {
-	h := demoHandler(t)
-	h.ServiceAddrs = nil
-	if _, ok := h.answerFast(make([]byte, replyBufSize), mustPack(t, query("geo.gslb.example.test.", mdns.TypeA)),
-		testClient, newFastScratch()); ok {
-		t.Error("the fast path answered a service without a ServiceAddrs hook")
+func TestFastPathServiceWithoutAddresses(t *testing.T) {
+	set := demoSet(t)
+	h := NewHandler(DefaultConfig(), &testAnswers{zones: set}, nil)
+	slow := NewHandler(DefaultConfig(), &testAnswers{zones: set}, nil)
+	pkt := mustPack(t, query("geo.gslb.example.test.", mdns.TypeA))
+	out, ok := h.answerFast(make([]byte, replyBufSize), pkt, testClient, newFastScratch())
+	if !ok {
+		t.Fatal("the fast path declined a service NODATA")
+	}
+	r, want := new(mdns.Msg), new(mdns.Msg)
+	if err := r.Unpack(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Unpack(slow.handleSlow(make([]byte, replyBufSize), pkt, testClient, false)); err != nil {
+		t.Fatal(err)
+	}
+	if r.String() != want.String() {
+		t.Errorf("fast reply differs from the slow path's:\nfast %v\nslow %v", r, want)
+	}
+	if r.Rcode != mdns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != mdns.TypeSOA {
+		t.Errorf("reply %v, want NODATA with the SOA", r)
 	}
 }
 

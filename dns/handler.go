@@ -18,25 +18,39 @@ import (
 	"github.com/godwit-dns/godwit/zones"
 )
 
-// Lookuper answers one question from one zone snapshot; *zones.Set is one.
-type Lookuper interface {
+// Answers is one generation of what the server answers from: the zone data
+// and the GSLB selection that belongs with it. The handler asks its Resolver
+// for it once per query, so that no answer mixes two generations.
+type Answers interface {
+	// Lookup answers one question from the zone data (*zones.Set does).
 	Lookup(qname string, qtype uint16) zones.Result
+	// ServiceAddrs picks the addresses of the GSLB service r ended at for
+	// client c: it appends those that answer qtype (A or AAAA) to buf and
+	// returns them, their TTL and the ECS scope prefix length of the data
+	// that decided (0 when the answer does not depend on the client's
+	// location). No addresses means NODATA. Both the fast path (which writes
+	// the records itself, allocating nothing) and the slow path call it.
+	ServiceAddrs(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) (addrs []netip.Addr, ttl uint32, scope int)
 }
 
-// Handler answers DNS queries authoritatively from the zone snapshot that
-// its zones function returns. It implements mdns.Handler; Handle is the
-// same on raw packets. Set the exported fields before serving.
+// Resolver hands the handler the generation a query reads.
+type Resolver interface {
+	// Answers returns the generation serving now, or nil before the first
+	// one is loaded (queries are then answered SERVFAIL).
+	Answers() Answers
+}
+
+// Handler answers DNS queries authoritatively from the generation its
+// Resolver returns. It implements mdns.Handler; Handle is the same on raw
+// packets. Set the exported fields before serving.
 type Handler struct {
 	// UseECS locates clients by their EDNS Client Subnet (geo use_ecs).
 	// When false, ECS options are still validated and echoed, with scope 0.
 	UseECS bool
-	// ServiceAddrs picks the addresses of GSLB service names, for both
-	// paths; nil answers service names NODATA.
-	ServiceAddrs ServiceAddrsFunc
 	// RRL limits UDP responses per client prefix (nil: no limit).
 	RRL *RRL
 
-	zones    func() Lookuper
+	resolver Resolver
 	log      *slog.Logger
 	m        *handlerMetrics
 	maxUDP   uint16
@@ -54,16 +68,14 @@ type Handler struct {
 // replies get a buffer of their own.
 const replyBufSize = 4096
 
-// NewHandler returns a handler that loads the zone snapshot from zones once
-// per query. zones may return nil before the first load: queries are then
-// answered SERVFAIL.
-func NewHandler(cfg Config, zones func() Lookuper, logger *slog.Logger) *Handler {
+// NewHandler returns a handler that asks r for the generation once per query.
+func NewHandler(cfg Config, r Resolver, logger *slog.Logger) *Handler {
 	cfg = cfg.WithDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		zones:    zones,
+		resolver: r,
 		log:      logger,
 		m:        newHandlerMetrics(),
 		maxUDP:   uint16(min(max(cfg.MaxUDPSize, 512), 4096)),
@@ -304,7 +316,7 @@ func (h *Handler) respond(r *mdns.Msg, src netip.Addr, tcp bool) (*mdns.Msg, int
 // lookup answers an IN question from the zone snapshot and returns the ECS
 // scope of the answer.
 func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo) int {
-	z := h.zones()
+	z := h.resolver.Answers()
 	if z == nil {
 		m.Rcode = mdns.RcodeServerFailure
 		return 0
@@ -318,47 +330,20 @@ func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo) int {
 	}
 	answer := make([]mdns.RR, len(res.Answer), len(res.Answer)+8)
 	copy(answer, res.Answer)
-	scope := 0
-	if h.ServiceAddrs != nil {
-		var buf [zones.MaxServiceAddresses]netip.Addr
-		addrs, ttl, sc := h.ServiceAddrs(&res, q.Qtype, ci, buf[:0])
-		scope = sc
-		if len(addrs) > 0 {
-			for _, a := range addrs {
-				answer = append(answer, zones.AddressRR(res.ServiceOwner, ttl, a))
-			}
-			m.Answer = answer
-			return scope
+	var buf [zones.MaxServiceAddresses]netip.Addr
+	addrs, ttl, scope := z.ServiceAddrs(&res, q.Qtype, ci, buf[:0])
+	if len(addrs) > 0 {
+		for _, a := range addrs {
+			answer = append(answer, zones.AddressRR(res.ServiceOwner, ttl, a))
 		}
+		m.Answer = answer
+		return scope
 	}
 	// NODATA: the CNAMEs that led here, and the SOA for negative caching.
 	m.Rcode = mdns.RcodeSuccess
 	m.Answer = res.Answer
-	m.Ns = negativeSOA(z, &res)
+	m.Ns = res.NegativeSOA
 	return scope
-}
-
-// negativeSOA returns the zone's SOA with the RFC 2308 §5 negative TTL
-// (the smaller of the SOA's TTL and its MINIMUM), as a copy.
-func negativeSOA(z Lookuper, res *zones.Result) []mdns.RR {
-	find := func(rrs []mdns.RR) *mdns.SOA {
-		for _, rr := range rrs {
-			if soa, ok := rr.(*mdns.SOA); ok {
-				return soa
-			}
-		}
-		return nil
-	}
-	soa := find(res.Ns)
-	if soa == nil && res.Zone != "" {
-		soa = find(z.Lookup(res.Zone, mdns.TypeSOA).Answer)
-	}
-	if soa == nil {
-		return nil
-	}
-	c := *soa // SOA holds only values: a struct copy is a deep copy
-	c.Hdr.Ttl = min(c.Hdr.Ttl, c.Minttl)
-	return []mdns.RR{&c}
 }
 
 // chaos answers the CHAOS-class identity questions.

@@ -18,7 +18,35 @@ import (
 	"github.com/godwit-dns/godwit/zones"
 )
 
-// fakeZones is a Lookuper over a map from "name/TYPE" (lower case) to a
+// testAnswers is the Answers and Resolver of the handler tests: zone data
+// and a selection function (nil: every service is NODATA).
+type testAnswers struct {
+	zones interface {
+		Lookup(qname string, qtype uint16) zones.Result
+	}
+	pick func(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int)
+}
+
+func (a *testAnswers) Lookup(qname string, qtype uint16) zones.Result {
+	return a.zones.Lookup(qname, qtype)
+}
+
+func (a *testAnswers) ServiceAddrs(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
+	if a.pick == nil {
+		return buf, 0, 0
+	}
+	return a.pick(r, qtype, c, buf)
+}
+
+// Answers returns a, or nil for a nil *testAnswers (nothing loaded yet).
+func (a *testAnswers) Answers() Answers {
+	if a == nil {
+		return nil
+	}
+	return a
+}
+
+// fakeZones is a zone lookup over a map from "name/TYPE" (lower case) to a
 // result; other names inside example.test. are NXDOMAIN, the rest REFUSED.
 type fakeZones struct {
 	results map[string]zones.Result
@@ -67,6 +95,10 @@ func rrs(ss ...string) []mdns.RR {
 
 var testService = &zones.Service{Name: "svc.example.test."}
 
+// negSOA is the zone's SOA as zones gives it for negative answers: the TTL
+// is the smaller of the SOA's TTL and MINIMUM.
+var negSOA = rrs("example.test. 300 IN SOA ns1.example.test. host.example.test. 1 7200 900 1209600 300")
+
 func newFakeZones() *fakeZones {
 	var big []string // a TXT RRset of ~1500 octets
 	for i := range 6 {
@@ -83,12 +115,12 @@ func newFakeZones() *fakeZones {
 		"big.example.test./TXT": {Authoritative: true, Zone: "example.test.", Answer: rrs(big...)},
 		"mid.example.test./TXT": {Authoritative: true, Zone: "example.test.", Answer: rrs(mid...)},
 		"svc.example.test./A": {Authoritative: true, Zone: "example.test.",
-			Service: testService, ServiceOwner: "svc.example.test."},
+			Service: testService, ServiceOwner: "svc.example.test.", NegativeSOA: negSOA},
 		"svc.example.test./AAAA": {Authoritative: true, Zone: "example.test.",
-			Service: testService, ServiceOwner: "svc.example.test."},
+			Service: testService, ServiceOwner: "svc.example.test.", NegativeSOA: negSOA},
 		"alias.example.test./A": {Authoritative: true, Zone: "example.test.",
 			Answer:  rrs("alias.example.test. 300 IN CNAME svc.example.test."),
-			Service: testService, ServiceOwner: "svc.example.test."},
+			Service: testService, ServiceOwner: "svc.example.test.", NegativeSOA: negSOA},
 	}}
 }
 
@@ -112,9 +144,10 @@ func (e *ecsHook) fn(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.A
 var testClient = netip.MustParseAddr("198.51.100.7")
 
 type testEnv struct {
-	h    *Handler
-	z    *fakeZones
-	hook *ecsHook
+	h       *Handler
+	z       *fakeZones
+	hook    *ecsHook
+	answers *testAnswers
 }
 
 func newTestEnv(mod func(*Config)) *testEnv {
@@ -125,11 +158,11 @@ func newTestEnv(mod func(*Config)) *testEnv {
 		mod(&cfg)
 	}
 	z := newFakeZones()
-	h := NewHandler(cfg, func() Lookuper { return z }, nil)
 	hook := &ecsHook{}
-	h.ServiceAddrs = hook.fn
+	a := &testAnswers{zones: z, pick: hook.fn}
+	h := NewHandler(cfg, a, nil)
 	h.UseECS = true
-	return &testEnv{h: h, z: z, hook: hook}
+	return &testEnv{h: h, z: z, hook: hook, answers: a}
 }
 
 // exchange runs pkt through Handle and unpacks the reply; nil when dropped.
@@ -370,7 +403,7 @@ func TestHandlerPanicCounted(t *testing.T) {
 }
 
 func TestHandlerNoZonesIsServfail(t *testing.T) {
-	h := NewHandler(DefaultConfig(), func() Lookuper { return nil }, nil)
+	h := NewHandler(DefaultConfig(), (*testAnswers)(nil), nil)
 	out := h.Handle(nil, mustPack(t, query("www.example.test.", mdns.TypeA)), testClient, false)
 	r := new(mdns.Msg)
 	if err := r.Unpack(out); err != nil {
@@ -667,9 +700,9 @@ func TestHandlerNoECSClientInfo(t *testing.T) {
 	}
 }
 
-func TestHandlerServiceWithoutHook(t *testing.T) {
+func TestHandlerServiceWithoutAddresses(t *testing.T) {
 	env := newTestEnv(nil)
-	env.h.ServiceAddrs = nil
+	env.answers.pick = nil
 	r, _ := env.exchange(t, mustPack(t, query("alias.example.test.", mdns.TypeA)), false)
 	if r.Rcode != mdns.RcodeSuccess || !r.Authoritative {
 		t.Fatalf("rcode %s aa %v", mdns.RcodeToString[r.Rcode], r.Authoritative)

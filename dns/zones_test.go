@@ -26,7 +26,7 @@ func TestRealZones(t *testing.T) {
 	if r := set.Lookup("www.example.test.", mdns.TypeA); r.Rcode != mdns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Skip("zones.Set.Lookup does not answer yet")
 	}
-	h := NewHandler(DefaultConfig(), func() Lookuper { return set }, nil)
+	h := NewHandler(DefaultConfig(), &testAnswers{zones: set}, nil)
 	cfg := DefaultConfig()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.UDPSockets = 2

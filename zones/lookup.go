@@ -80,7 +80,7 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 				}
 			}
 			if n.service != nil && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA) {
-				res.Answer, res.Service, res.ServiceOwner = ans, n.service, n.name
+				res.Answer, res.Service, res.ServiceOwner, res.NegativeSOA = ans, n.service, n.name, zd.negSOA
 				return res
 			}
 		}

@@ -19,4 +19,8 @@ type Result struct {
 	// no address of the asked family the caller answers NODATA with Ns.
 	Service      *Service
 	ServiceOwner string // owner name for the synthesized A/AAAA records
+	// NegativeSOA is set with Service: the zone's SOA with the RFC 2308
+	// negative TTL (the smaller of its TTL and MINIMUM), for the authority
+	// section of a NODATA answer when the service has no address to give.
+	NegativeSOA []mdns.RR
 }

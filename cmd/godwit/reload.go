@@ -287,7 +287,7 @@ func (r *reloader) reload(ch changes) error {
 		}
 	}
 	if set != nil {
-		rt.set.Store(set)
+		rt.storeSet(set)
 		r.zones = zs
 	}
 	if geoSwap {

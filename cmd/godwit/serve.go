@@ -33,13 +33,14 @@ type runtime struct {
 	reg     *prometheus.Registry
 	started time.Time
 
-	cfg    atomic.Pointer[Config]
-	set    atomic.Pointer[zones.Set]
-	geo    atomic.Pointer[geo.DB]
-	routes *routes.Routes
-	bgp    *routes.Speaker // nil without [routes.bgp]
-	health *health.Checker
-	seq    atomic.Uint64 // query counter for round-robin
+	cfg     atomic.Pointer[Config]
+	set     atomic.Pointer[zones.Set]
+	answers atomic.Pointer[answers]
+	geo     atomic.Pointer[geo.DB]
+	routes  *routes.Routes
+	bgp     *routes.Speaker // nil without [routes.bgp]
+	health  *health.Checker
+	seq     atomic.Uint64 // query counter for round-robin
 
 	dns    *dns.Server
 	status *status.Server
@@ -48,12 +49,29 @@ type runtime struct {
 	reload atomic.Pointer[reloader] // reload.go; watches the files from start to shutdown
 }
 
-// lookuper returns the zone snapshot for one query.
-func (rt *runtime) lookuper() dns.Lookuper {
-	if s := rt.set.Load(); s != nil {
-		return s
+// answers is one zone set with the runtime's service selection: the
+// dns.Answers a query reads.
+type answers struct {
+	*zones.Set
+	rt *runtime
+}
+
+func (a *answers) ServiceAddrs(r *zones.Result, qtype uint16, c *dns.ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
+	return a.rt.serviceAddrs(r, qtype, c, buf)
+}
+
+// Answers implements dns.Resolver.
+func (rt *runtime) Answers() dns.Answers {
+	if a := rt.answers.Load(); a != nil {
+		return a
 	}
 	return nil
+}
+
+// storeSet publishes a zone set.
+func (rt *runtime) storeSet(s *zones.Set) {
+	rt.set.Store(s)
+	rt.answers.Store(&answers{Set: s, rt: rt})
 }
 
 // env is one query's view of the proximity and health snapshots.
@@ -80,7 +98,7 @@ func clientOf(c *dns.ClientInfo) zones.Client {
 	return zones.Client{Addr: c.Source, SourceBits: -1}
 }
 
-// serviceAddrs is the dns.ServiceAddrsFunc: it runs Select for the service
+// serviceAddrs runs Select for the service
 // the zone lookup ended at, with this query's view of every snapshot.
 func (rt *runtime) serviceAddrs(r *zones.Result, qtype uint16, c *dns.ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
 	t0 := time.Now()
@@ -200,7 +218,7 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 		log.Warn(w.String())
 	}
 	rt.cfg.Store(cfg)
-	rt.set.Store(b.set)
+	rt.storeSet(b.set)
 	rt.geo.Store(b.geo)
 	rt.routes.SetStatic(b.routes)
 	rt.files.loaded(cfg, b)
@@ -232,9 +250,8 @@ func start(ctx context.Context, cfg *Config, log *slog.Logger) (*runtime, error)
 		rt.bgp = sp
 	}
 
-	h := dns.NewHandler(cfg.Server, rt.lookuper, log.With("subsystem", "dns"))
+	h := dns.NewHandler(cfg.Server, rt, log.With("subsystem", "dns"))
 	h.UseECS = cfg.Geo.UseECS
-	h.ServiceAddrs = rt.serviceAddrs
 	rrl, err := dns.NewRRL(cfg.Server.RRL)
 	if err != nil {
 		rt.shutdown()
