@@ -144,45 +144,9 @@ func (c *Checker) View() *View { return c.view.Load() }
 func (c *Checker) Update(checks []CheckConfig, targets []Target, stateFile string) error {
 	c.updMu.Lock()
 	defer c.updMu.Unlock()
-	cfgs := make(map[string]CheckConfig, len(checks))
-	for _, ch := range checks {
-		ch = ch.WithDefaults()
-		if err := ch.Validate(); err != nil {
-			return err
-		}
-		if _, dup := cfgs[ch.Name]; dup {
-			return fmt.Errorf("check %q: name: defined twice", ch.Name)
-		}
-		cfgs[ch.Name] = ch
-	}
-	answers := make(map[viewKey]probeKey)
-	dcs := make(map[probeKey][]string)
-	for _, t := range targets {
-		if t.Check == "" {
-			continue
-		}
-		if _, ok := cfgs[t.Check]; !ok {
-			return fmt.Errorf("target %s in %s: unknown check %q", t.Addr, t.Datacenter, t.Check)
-		}
-		if !t.Addr.IsValid() {
-			return fmt.Errorf("target in %s (check %q): no address", t.Datacenter, t.Check)
-		}
-		addr, probeAddr := t.Addr.Unmap(), t.ProbeAddr.Unmap()
-		if !probeAddr.IsValid() {
-			probeAddr = addr
-		}
-		vk, pk := viewKey{t.Check, addr}, probeKey{t.Check, probeAddr}
-		if prev, ok := answers[vk]; ok && prev != pk {
-			return fmt.Errorf("target %s (check %q): probed at both %s and %s", addr, t.Check, prev.addr, probeAddr)
-		}
-		answers[vk] = pk
-		if !slices.Contains(dcs[pk], t.Datacenter) {
-			dcs[pk] = append(dcs[pk], t.Datacenter)
-		}
-	}
-
-	for _, d := range dcs {
-		slices.Sort(d)
+	cfgs, answers, dcs, err := planTargets(checks, targets)
+	if err != nil {
+		return err
 	}
 
 	// Build the probers of new and changed checks outside the lock.

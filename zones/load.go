@@ -127,7 +127,7 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 }
 
 func (l loader) loadDir(dir string) ([]*Zone, error) {
-	entries, err := os.ReadDir(dir)
+	files, err := ZoneFiles(dir)
 	if err != nil {
 		return nil, fmt.Errorf("zones: %w", err)
 	}
@@ -136,12 +136,7 @@ func (l loader) loadDir(dir string) ([]*Zone, error) {
 		errs []error
 		seen = map[string]string{} // origin -> file
 	)
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".zone") || strings.HasPrefix(name, ".") {
-			continue
-		}
-		path := filepath.Join(dir, name)
+	for _, path := range files {
 		z, zerrs := l.loadFile(dir, path)
 		if len(zerrs) > 0 {
 			errs = append(errs, zerrs...)
