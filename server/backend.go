@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -8,11 +8,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/health"
@@ -29,20 +27,11 @@ const trafficWindow = time.Minute
 // the query log: answer counters fed from the query path, the query log,
 // and traffic samples taken when the page is read.
 type monitor struct {
-	rt    *runtime
 	stats *gslbStats
 	qlog  *queryLog // nil: query logging off
 
-	svcs atomic.Pointer[compiledServices]
-
 	mu      sync.Mutex
 	samples []trafficSample // oldest first
-}
-
-// compiledServices caches the services of one config for the status page.
-type compiledServices struct {
-	cfg  *Config
-	svcs []*zones.Service
 }
 
 // trafficSample is the cumulative counters at one moment.
@@ -53,36 +42,20 @@ type trafficSample struct {
 	byDC    map[string]uint64 // of those, led by each datacenter
 }
 
-// newMonitor returns the monitor of rt, with the answer counters of cfg
-// (zero, but exported from the start).
-func newMonitor(rt *runtime, cfg *Config) *monitor {
-	m := &monitor{rt: rt, stats: newGSLBStats(), samples: []trafficSample{{at: rt.started}}}
-	m.stats.index(cfg)
-	return m
+// newMonitor returns the monitor of s.
+func newMonitor(s *Server) *monitor {
+	return &monitor{stats: newGSLBStats(), samples: []trafficSample{{at: s.started}}}
 }
 
 // answered records one service answer: counters and, sampled, the query
 // log. It is on the query path: it neither locks nor allocates.
-func (m *monitor) answered(r *zones.Result, qtype uint16, c *dns.ClientInfo, sel *zones.Selection, start time.Time) {
+func (m *monitor) answered(g *Generation, r *zones.Result, qtype uint16, c *dns.ClientInfo, sel *zones.Selection, start time.Time) {
 	lat := time.Since(start)
 	m.stats.duration.Observe(lat.Seconds())
-	m.stats.answered(m.rt.cfg.Load(), r.Service.Name, sel.Datacenter, sel.FailOpen, c.ECS)
+	m.stats.answered(g.stats, r.Service.Name, sel.Datacenter, sel.FailOpen, c.ECS)
 	if m.qlog != nil {
 		m.qlog.record(start, r.ServiceOwner, qtype, c, sel, lat)
 	}
-}
-
-// services returns cfg's services compiled, cached per config.
-func (m *monitor) services(cfg *Config) []*zones.Service {
-	if c := m.svcs.Load(); c != nil && c.cfg == cfg {
-		return c.svcs
-	}
-	if cfg == nil {
-		return nil
-	}
-	svcs, _ := zones.CompileServices(cfg.Service, cfg.Datacenter, cfg.checkNames())
-	m.svcs.Store(&compiledServices{cfg: cfg, svcs: svcs})
-	return svcs
 }
 
 // traffic returns the query and answer counts over the recent window and
@@ -111,7 +84,7 @@ func (m *monitor) traffic(now time.Time, queries uint64) (cur, base trafficSampl
 
 // backend is the status server's view of the runtime: it reads the
 // snapshots, never changes them, except through override and reload.
-type backend struct{ rt *runtime }
+type backend struct{ s *Server }
 
 // healthState is the datacenters' and services' health as the live health
 // view judges every target address.
@@ -125,15 +98,14 @@ type probeKey struct {
 	addr  netip.Addr
 }
 
-// healthState computes the services' and datacenters' states. probes may be
-// nil (then probed addresses without a result yet show as up).
-func (rt *runtime) healthState(probes []health.ProbeInfo) healthState {
-	cfg := rt.cfg.Load()
-	if cfg == nil || rt.health == nil {
-		return healthState{}
-	}
-	view := rt.health.View()
-	addrOv, dcOv := overrideMaps(rt.health.Overrides())
+// healthState computes the states of g's services and datacenters from
+// the live health view: the one summary that the status page and the
+// metrics both show. probes may be nil (then probed addresses without a
+// result yet show as up).
+func (s *Server) healthState(g *Generation, probes []health.ProbeInfo) healthState {
+	cfg := g.Config
+	view := s.health.View()
+	addrOv, dcOv := overrideMaps(s.health.Overrides())
 	hasResult := map[probeKey]bool{}
 	for _, p := range probes {
 		for _, a := range p.Answers {
@@ -147,16 +119,16 @@ func (rt *runtime) healthState(probes []health.ProbeInfo) healthState {
 		counts[d.Name] = &dcCount{}
 	}
 	var hs healthState
-	for _, s := range rt.mon.services(cfg) {
+	for _, svc := range g.Services {
 		ss := status.ServiceStatus{
-			Name: s.Name, Policy: s.Policy.String(), Fallback: s.Fallback.String(), Answers: s.Answers,
-			TTL: s.TTL, MinTTL: s.MinTTL, Check: s.Check, State: status.StateOK,
+			Name: svc.Name, Policy: svc.Policy.String(), Fallback: svc.Fallback.String(), Answers: svc.Answers,
+			TTL: svc.TTL, MinTTL: svc.MinTTL, Check: svc.Check, State: status.StateOK,
 		}
-		if s.Fallback == 0 {
+		if svc.Fallback == 0 {
 			ss.Fallback = ""
 		}
 		var famAddrs, famUp [2]int
-		for _, t := range s.Targets {
+		for _, t := range svc.Targets {
 			ts := status.TargetStatus{Datacenter: t.Datacenter, Weight: t.Weight}
 			up, drained, n := 0, 0, 0
 			for f := range 2 {
@@ -250,10 +222,11 @@ func overrideMaps(ovs []health.Override) (addr map[netip.Addr]string, dc map[str
 }
 
 func (b *backend) Snapshot() status.Snapshot {
-	rt := b.rt
+	rt := b.s
 	now := time.Now()
-	cfg := rt.cfg.Load()
-	s := status.Snapshot{Version: versionString(), Started: rt.started, Now: now}
+	g := rt.gen.Load()
+	cfg := g.Config
+	s := status.Snapshot{Version: rt.version, Started: rt.started, Now: now}
 
 	files := rt.files.list()
 	fileByPath := make(map[string]status.FileStatus, len(files))
@@ -264,10 +237,10 @@ func (b *backend) Snapshot() status.Snapshot {
 	s.Files = files
 
 	probes := rt.health.Probes()
-	hs := rt.healthState(probes)
+	hs := rt.healthState(g, probes)
 	s.Services, s.Datacenters = hs.services, hs.datacenters
 
-	if set := rt.set.Load(); set != nil {
+	if set := g.Set; set != nil {
 		for _, z := range set.Zones() {
 			zs := status.ZoneStatus{Name: z.Origin, File: cfg.shortPath(z.File), Serial: z.Serial, Records: z.Records, OK: true}
 			if f, ok := fileByPath[z.File]; ok {
@@ -287,7 +260,7 @@ func (b *backend) Snapshot() status.Snapshot {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)
 	}
 
-	queries, rcodes := rt.dnsCounts()
+	queries, rcodes := rt.handler.Counts()
 	s.Queries, s.Rcodes = queries, rcodes
 	cur, base := rt.mon.traffic(now, queries)
 	s.Window = cur.at.Sub(base.at)
@@ -321,38 +294,6 @@ func (c *Config) shortPath(p string) string {
 // zoneOf returns the origin of the zone that answers for name, "" if none.
 func zoneOf(set *zones.Set, name string) string {
 	return set.Lookup(name, mdns.TypeSOA).Zone
-}
-
-// dnsCounts reads the DNS handler's counters from the registry: queries
-// received and responses by rcode, since start.
-func (rt *runtime) dnsCounts() (uint64, map[string]uint64) {
-	rcodes := map[string]uint64{}
-	var queries uint64
-	mfs, _ := rt.reg.Gather() // partial results are fine for the page
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "godwit_dns_queries_total":
-			for _, m := range mf.GetMetric() {
-				queries += uint64(m.GetCounter().GetValue())
-			}
-		case "godwit_dns_responses_total":
-			for _, m := range mf.GetMetric() {
-				if n := uint64(m.GetCounter().GetValue()); n > 0 {
-					rcodes[label(m, "rcode")] += n
-				}
-			}
-		}
-	}
-	return queries, rcodes
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 func probeStatuses(cfg *Config, probes []health.ProbeInfo, ovs []health.Override) []status.ProbeStatus {
@@ -478,19 +419,15 @@ func (b *backend) Explain(ctx context.Context, name, qtype string, client string
 	if _, ok := mdns.IsDomainName(name); !ok {
 		return nil, fmt.Errorf("%w: %q is not a domain name", status.ErrInvalid, name)
 	}
-	set := b.rt.set.Load()
-	if set == nil {
-		return nil, fmt.Errorf("no zones loaded yet")
-	}
-	env := b.rt.env()
-	return zones.Explain(set, mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1}, &env), nil
+	return b.s.gen.Load().Explain(mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1}), nil
 }
 
 // Override sets an admin override. An unknown datacenter, or an address
 // that no service target has (and no override names), is ErrNotFound.
 func (b *backend) Override(ctx context.Context, kind, key, state string) error {
-	rt := b.rt
-	cfg := rt.cfg.Load()
+	rt := b.s
+	g := rt.gen.Load()
+	cfg := g.Config
 	switch state {
 	case status.OverrideUp, status.OverrideDown, status.OverrideDrain, status.OverrideClear:
 	default:
@@ -508,7 +445,7 @@ func (b *backend) Override(ctx context.Context, kind, key, state string) error {
 			return fmt.Errorf("%w: %v", status.ErrInvalid, err)
 		}
 		a = a.Unmap()
-		if !serviceHasAddr(rt.mon.services(cfg), a) &&
+		if !serviceHasAddr(g.Services, a) &&
 			!(state == status.OverrideClear && hasOverride(rt.health.Overrides(), kind, a.String())) {
 			return fmt.Errorf("%w: address %s is not a target of any service", status.ErrNotFound, a)
 		}
@@ -535,5 +472,5 @@ func serviceHasAddr(svcs []*zones.Service, a netip.Addr) bool {
 }
 
 func (b *backend) Reload(ctx context.Context) error {
-	return b.rt.reloadAll("api")
+	return b.s.Reload("api")
 }

@@ -1,13 +1,15 @@
-package main
+package server
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 
@@ -35,17 +37,26 @@ type Config struct {
 	Service    []zones.ServiceConfig    `toml:"service"`
 	Log        LogConfig                `toml:"log"`
 
-	path  string   // the file it came from
-	dir   string   // paths in the file are relative to this directory
-	lines keyLines // key path -> line, for errors found after decoding
-	demo  bool     // the built-in demo, unpacked to a temporary directory
+	path     string           // the file it came from
+	dir      string           // paths in the file are relative to this directory
+	lines    keyLines         // key path -> line, for errors found after decoding
+	flags    Flags            // command-line settings over the file's, kept across reloads
+	services []*zones.Service // compiled once, by validate
+}
 
-	// listenFlag and statusFlag are set when -listen / -status-listen
-	// override the file's server.listen / status.listen.
-	listenFlag, statusFlag bool
-	// nsidFlag is -nsid: this instance's name, overriding server.nsid and
+// Flags are command-line settings that override the config file's. They
+// are applied at every load, so a reload keeps them.
+type Flags struct {
+	// Listen overrides server.listen (-listen).
+	Listen []string
+	// StatusListen overrides status.listen (-status-listen).
+	StatusListen string
+	// NSID is this instance's name (-nsid), overriding server.nsid and
 	// server.identity so that every instance can share one config file.
-	nsidFlag string
+	NSID string
+	// Demo marks the built-in demo config, unpacked to a temporary
+	// directory: messages call it that rather than by its path.
+	Demo bool
 }
 
 // ConfigError is a problem at one place of the config file.
@@ -74,20 +85,64 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads and validates a config file.
-func loadConfig(path string) (*Config, error) {
-	fi, err := os.Stat(path)
+// LoadConfig reads and validates a config file and applies flags over it.
+func LoadConfig(path string, flags Flags) (*Config, error) {
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() > maxConfigSize {
-		return nil, &ConfigError{File: path, Err: fmt.Errorf("%d bytes is larger than the %d byte limit", fi.Size(), maxConfigSize)}
+	cfg.flags = flags
+	if len(flags.Listen) > 0 {
+		cfg.Server.Listen = flags.Listen
 	}
-	data, err := os.ReadFile(path)
+	if flags.StatusListen != "" {
+		cfg.Status.Listen = flags.StatusListen
+	}
+	if flags.NSID != "" {
+		cfg.Server.NSID, cfg.Server.Identity = flags.NSID, flags.NSID
+	}
+	if err := cfg.Server.Validate(); err != nil {
+		return nil, &ConfigError{File: path, Err: err}
+	}
+	return cfg, nil
+}
+
+// loadConfig reads and validates a config file.
+func loadConfig(path string) (*Config, error) {
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return parseConfig(path, data)
+}
+
+// readConfigFile reads path if it is a regular file of at most
+// maxConfigSize bytes. It opens without blocking, so a FIFO or a device
+// named as the config is an error, never a hang.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &ConfigError{File: path, Err: errors.New("not a regular file")}
+	}
+	if fi.Size() > maxConfigSize {
+		return nil, &ConfigError{File: path, Err: fmt.Errorf("%d bytes is larger than the %d byte limit", fi.Size(), maxConfigSize)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, &ConfigError{File: path, Err: err}
+	}
+	if len(data) > maxConfigSize {
+		return nil, &ConfigError{File: path, Err: fmt.Errorf("larger than the %d byte limit", maxConfigSize)}
+	}
+	return data, nil
 }
 
 // parseConfig decodes the TOML strictly (an unknown key is an error naming
@@ -204,11 +259,23 @@ func (c *Config) validate() error {
 		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())
 		checkNames = append(checkNames, c.Check[i].Name)
 	}
-	if _, err := zones.CompileServices(c.Service, c.Datacenter, checkNames); err != nil {
+	svcs, err := zones.CompileServices(c.Service, c.Datacenter, checkNames)
+	if err != nil {
 		check("service", err)
 	}
+	c.services = svcs
 	return errors.Join(errs...)
 }
+
+// Path is the file the config was read from.
+func (c *Config) Path() string { return c.path }
+
+// Services returns the services of the config, compiled. Shared: do not
+// modify.
+func (c *Config) Services() []*zones.Service { return c.services }
+
+// Unjoin flattens errors.Join trees, for printing one error a line.
+func Unjoin(err error) []error { return unjoin(err) }
 
 // unjoin flattens errors.Join trees.
 func unjoin(err error) []error {
@@ -222,9 +289,9 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// describe names the config for messages: its path or "built-in demo".
-func (c *Config) describe() string {
-	if c.demo {
+// Describe names the config for messages: its path or "built-in demo".
+func (c *Config) Describe() string {
+	if c.flags.Demo {
 		return "built-in demo config"
 	}
 	return c.path

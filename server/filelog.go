@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"sort"
@@ -85,20 +85,29 @@ func (l *fileLog) list() []status.FileStatus {
 	return out
 }
 
-// loaded records every file of a successful build.
-func (l *fileLog) loaded(cfg *Config, b *built) {
-	if !cfg.demo {
-		l.ok("config", cfg.path)
+// removed forgets a file that is gone: what it held is unloaded, which is
+// no failure.
+func (l *fileLog) removed(path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.files, path)
+}
+
+// loaded records every file of the first generation.
+func (l *fileLog) loaded(g *Generation) {
+	cfg := g.Config
+	if !cfg.flags.Demo {
+		l.ok(srcConfig, cfg.path)
 	}
-	for _, z := range b.zones {
-		l.ok("zone", z.File)
+	for f := range g.zones {
+		l.ok(srcZone, f)
 	}
 	for _, p := range []string{cfg.Geo.CityDB, cfg.Geo.ASNDB} {
 		if p != "" {
-			l.ok("mmdb", p)
+			l.ok(srcMMDB, p)
 		}
 	}
 	if cfg.Routes.File != "" {
-		l.ok("routes", cfg.Routes.File)
+		l.ok(srcRoutes, cfg.Routes.File)
 	}
 }

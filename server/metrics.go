@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"sync"
@@ -10,26 +10,22 @@ import (
 )
 
 // gslbStats counts service answers on the query path. The counters for one
-// (service, datacenter) pair are resolved once per config into an immutable
-// index, so counting an answer is a map lookup by string and a few atomic
-// adds: no lock, no allocation.
+// (service, datacenter) pair are resolved once per generation into an
+// immutable index, so counting an answer is a map lookup by string and a
+// few atomic adds: no lock, no allocation.
 type gslbStats struct {
 	answers  *prometheus.CounterVec // service, datacenter
 	failOpen *prometheus.CounterVec // service
 	ecs      prometheus.Counter
 	duration prometheus.Histogram
 
-	idx atomic.Pointer[statsIndex]
-	mu  sync.Mutex // serialises index rebuilds (never waited on by queries)
-
 	dcMu     sync.Mutex
 	dcTotals map[string]*atomic.Uint64 // answers led by each datacenter, since start
 	total    atomic.Uint64             // answers with addresses, since start
 }
 
-// statsIndex is the counters for one config's services.
+// statsIndex is the counters for one generation's services.
 type statsIndex struct {
-	cfg      *Config
 	services map[string]*serviceCounters // by lower-case service name
 }
 
@@ -70,34 +66,9 @@ func (g *gslbStats) collectors() []prometheus.Collector {
 	return []prometheus.Collector{g.answers, g.failOpen, g.ecs, g.duration}
 }
 
-// index returns the counters for cfg, rebuilding them after a reload. A
-// query that finds another one rebuilding uses the old index (which may
-// lack a new service: that answer goes uncounted) rather than waiting.
-func (g *gslbStats) index(cfg *Config) *statsIndex {
-	idx := g.idx.Load()
-	if idx != nil && idx.cfg == cfg {
-		return idx
-	}
-	if !g.mu.TryLock() {
-		return idx
-	}
-	defer g.mu.Unlock()
-	if idx = g.idx.Load(); idx != nil && idx.cfg == cfg {
-		return idx
-	}
-	idx = g.build(cfg)
-	g.idx.Store(idx)
-	return idx
-}
-
-// build resolves the counters of every configured (service, datacenter)
-// pair and forgets the label values of services no longer configured.
-func (g *gslbStats) build(cfg *Config) *statsIndex {
-	idx := &statsIndex{cfg: cfg, services: map[string]*serviceCounters{}}
-	if cfg == nil {
-		return idx
-	}
-	svcs, _ := zones.CompileServices(cfg.Service, cfg.Datacenter, cfg.checkNames())
+// build resolves the counters of every (service, datacenter) pair of svcs.
+func (g *gslbStats) build(svcs []*zones.Service) *statsIndex {
+	idx := &statsIndex{services: map[string]*serviceCounters{}}
 	g.dcMu.Lock()
 	defer g.dcMu.Unlock()
 	for _, s := range svcs {
@@ -112,20 +83,26 @@ func (g *gslbStats) build(cfg *Config) *statsIndex {
 		}
 		idx.services[s.Name] = sc
 	}
-	if old := g.idx.Load(); old != nil {
-		for name, sc := range old.services {
-			nsc := idx.services[name]
-			if nsc == nil {
-				g.failOpen.DeleteLabelValues(name)
-			}
-			for dc := range sc.byDC {
-				if _, keep := nsc.byDCOK(dc); !keep {
-					g.answers.DeleteLabelValues(name, dc)
-				}
+	return idx
+}
+
+// forget drops the label values of the services and pairs old counted and
+// cur no longer has, once cur serves.
+func (g *gslbStats) forget(old, cur *statsIndex) {
+	if old == nil {
+		return
+	}
+	for name, sc := range old.services {
+		nsc := cur.services[name]
+		if nsc == nil {
+			g.failOpen.DeleteLabelValues(name)
+		}
+		for dc := range sc.byDC {
+			if _, keep := nsc.byDCOK(dc); !keep {
+				g.answers.DeleteLabelValues(name, dc)
 			}
 		}
 	}
-	return idx
 }
 
 func (sc *serviceCounters) byDCOK(dc string) (dcCounters, bool) {
@@ -136,12 +113,11 @@ func (sc *serviceCounters) byDCOK(dc string) (dcCounters, bool) {
 	return c, ok
 }
 
-// answered counts one service answer.
-func (g *gslbStats) answered(cfg *Config, service, dc string, failOpen, ecs bool) {
+// answered counts one service answer with the counters of idx.
+func (g *gslbStats) answered(idx *statsIndex, service, dc string, failOpen, ecs bool) {
 	if ecs {
 		g.ecs.Inc()
 	}
-	idx := g.index(cfg)
 	if idx == nil {
 		return
 	}
@@ -177,15 +153,15 @@ func (g *gslbStats) totals() (map[string]uint64, uint64) {
 // stateCollector exposes gauges read from the live state at scrape time:
 // BGP sessions, route table sizes, datacenter and service health.
 type stateCollector struct {
-	rt *runtime
+	s *Server
 
 	peerUp, peerPrefixes, routePrefixes *prometheus.Desc
 	dcUp, dcHealthy, svcFailingOpen     *prometheus.Desc
 }
 
-func newStateCollector(rt *runtime) *stateCollector {
+func newStateCollector(s *Server) *stateCollector {
 	return &stateCollector{
-		rt: rt,
+		s: s,
 		peerUp: prometheus.NewDesc("godwit_bgp_peer_up",
 			"1 while the BGP session with the peer is established, else 0.", []string{"peer", "datacenter"}, nil),
 		peerPrefixes: prometheus.NewDesc("godwit_bgp_peer_prefixes",
@@ -208,9 +184,13 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	rt := c.rt
-	if rt.bgp != nil {
-		for _, p := range rt.bgp.Peers() {
+	s := c.s
+	g := s.gen.Load()
+	if g == nil {
+		return
+	}
+	if s.bgp != nil {
+		for _, p := range s.bgp.Peers() {
 			up := 0.0
 			if p.State == "established" {
 				up = 1
@@ -218,16 +198,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.peerUp, prometheus.GaugeValue, up, p.Address.String(), p.Datacenter)
 			ch <- prometheus.MustNewConstMetric(c.peerPrefixes, prometheus.GaugeValue, float64(p.Prefixes), p.Address.String(), p.Datacenter)
 		}
-		v4, v6 := rt.bgp.Table().Len()
+		v4, v6 := s.bgp.Table().Len()
 		ch <- prometheus.MustNewConstMetric(c.routePrefixes, prometheus.GaugeValue, float64(v4+v6), "bgp")
 	}
-	if cfg := rt.cfg.Load(); cfg != nil && cfg.Routes.File != "" {
-		v4, v6 := rt.routes.Static().Len()
+	if g.Routes != nil {
+		v4, v6 := g.Routes.Len()
 		ch <- prometheus.MustNewConstMetric(c.routePrefixes, prometheus.GaugeValue, float64(v4+v6), "file")
 	}
-	// After a reload, export the new services' counters before their first answer.
-	rt.mon.stats.index(rt.cfg.Load())
-	h := rt.healthState(nil)
+	h := s.healthState(g, nil)
 	for _, dc := range h.datacenters {
 		up := 0.0
 		if dc.Healthy > 0 || dc.Addresses == 0 && dc.State == "up" {
@@ -236,11 +214,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.dcUp, prometheus.GaugeValue, up, dc.Name)
 		ch <- prometheus.MustNewConstMetric(c.dcHealthy, prometheus.GaugeValue, float64(dc.Healthy), dc.Name)
 	}
-	for _, s := range h.services {
+	for _, sv := range h.services {
 		v := 0.0
-		if s.FailingOpen() {
+		if sv.FailingOpen() {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.svcFailingOpen, prometheus.GaugeValue, v, s.Name)
+		ch <- prometheus.MustNewConstMetric(c.svcFailingOpen, prometheus.GaugeValue, v, sv.Name)
 	}
 }

@@ -1,42 +1,21 @@
-package main
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
-	"github.com/godwit-dns/godwit/routes"
-	"github.com/godwit-dns/godwit/zones"
 )
-
-// Reload sources: the label values of the reload metrics and the kinds of
-// the file log.
-const (
-	srcConfig = "config"
-	srcZone   = "zone"
-	srcMMDB   = "mmdb"
-	srcRoutes = "routes"
-	srcState  = "state"
-)
-
-var reloadSources = []string{srcConfig, srcZone, srcMMDB, srcRoutes, srcState}
-
-// errZoneRemoved marks a zone whose file went away: it is unloaded.
-var errZoneRemoved = errors.New("file removed: zone unloaded")
 
 // changes says what a reload re-reads. The watcher fills it from file
 // events; SIGHUP and the API set all.
@@ -76,32 +55,44 @@ func (c *changes) String() string {
 	return strings.Join(s, ",")
 }
 
-// reloader rebuilds the snapshots of the sources that changed, validates
-// them and swaps them in; a source that fails keeps its last good version.
-// Reloads run one at a time.
+// reloader builds the next generation from the sources that changed and
+// publishes it; a source that fails keeps its last good version. Reloads
+// run one at a time.
 type reloader struct {
-	rt  *runtime
+	s   *Server
 	ctx context.Context // the server's; BGP peer updates run under it
 
-	mu    sync.Mutex
-	zones map[string]*zones.Zone // zone file -> last good version; the set is built from these
-	svcs  []*zones.Service       // compiled from rt.cfg
-	run   *Config                // the config the listeners and handler started with
-
-	restart map[string]bool // keys of the restart warnings in rt.files
+	sem     chan struct{} // held by the reload running
+	run     *Config       // the config the listeners and handler started with
+	restart map[string]bool
 
 	failures *prometheus.CounterVec
 	lastOK   *prometheus.GaugeVec
 
 	w *watcher // nil if fsnotify could not start
+
+	retryMu    sync.Mutex
+	retry      *time.Timer // a reload that failed for want of resources, again
+	retryDelay time.Duration
+	stopped    bool
 }
 
-// startReload sets up reloading: the metrics, the last good state from
-// the start-up build b and the file watcher.
-func (rt *runtime) startReload(ctx context.Context, b *built) error {
-	cfg := rt.cfg.Load()
+// reloadWait bounds how long a reload waits for the one running (SIGHUP
+// and the API: the watcher's reloads run one after the other anyway).
+const reloadWait = 30 * time.Second
+
+// Retry delays of a reload that failed for want of resources (file
+// descriptors, memory): doubled after each failure up to the maximum.
+const (
+	retryFirst = 2 * time.Second
+	retryMax   = time.Minute
+)
+
+// startReload sets up reloading: the metrics, the first successes and the
+// file watcher.
+func (s *Server) startReload(ctx context.Context, cfg *Config) error {
 	r := &reloader{
-		rt: rt, ctx: ctx, run: cfg, svcs: b.services, zones: map[string]*zones.Zone{}, restart: map[string]bool{},
+		s: s, ctx: ctx, run: cfg, sem: make(chan struct{}, 1), restart: map[string]bool{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_reload_failures_total",
 			Help: "Loads of a source (config, zone, mmdb, routes, state) that failed; the last good version stayed.",
@@ -111,15 +102,12 @@ func (rt *runtime) startReload(ctx context.Context, b *built) error {
 			Help: "Unix time of the last successful load of a source (config, zone, mmdb, routes, state).",
 		}, []string{"source"}),
 	}
-	if err := errors.Join(rt.reg.Register(r.failures), rt.reg.Register(r.lastOK)); err != nil {
+	if err := errors.Join(s.reg.Register(r.failures), s.reg.Register(r.lastOK)); err != nil {
 		return err
 	}
-	for _, z := range b.zones {
-		r.zones[z.File] = z
-	}
-	for _, s := range reloadSources {
-		r.failures.WithLabelValues(s)
-		r.lastOK.WithLabelValues(s)
+	for _, src := range reloadSources {
+		r.failures.WithLabelValues(src)
+		r.lastOK.WithLabelValues(src)
 	}
 	// What start-up loaded counts as the first success.
 	r.succeeded(srcConfig)
@@ -131,354 +119,172 @@ func (rt *runtime) startReload(ctx context.Context, b *built) error {
 		}
 	}
 
-	w, err := newWatcher(rt.log.With("subsystem", "reload"), r.reload, watchDebounce, watchMaxDelay)
+	w, err := newWatcher(s.log.With("subsystem", "reload"), r.reload, watchDebounce, watchMaxDelay)
 	if err != nil {
 		// Serving matters more than watching: SIGHUP and the API still reload.
-		rt.log.Error("file watching is off; reload with SIGHUP or POST /api/v1/reload", "err", err)
+		s.log.Error("file watching is off; reload with SIGHUP or POST /api/v1/reload", "err", err)
 	} else {
 		r.w = w
 		w.setPaths(pathsOf(cfg))
 		go w.run()
 	}
-	rt.reload.Store(r)
+	s.reload = r
 	return nil
 }
 
-func (rt *runtime) stopReload() {
-	if r := rt.reload.Load(); r != nil && r.w != nil {
+func (s *Server) stopReload() {
+	r := s.reload
+	if r == nil {
+		return
+	}
+	r.retryMu.Lock()
+	r.stopped = true
+	if r.retry != nil {
+		r.retry.Stop()
+	}
+	r.retryMu.Unlock()
+	if r.w != nil {
 		r.w.stop()
 	}
 }
 
-// reloadAll re-reads the config and every file it names (SIGHUP, the API).
+// Reload re-reads the config and every file it names (SIGHUP, the API).
 // Sources that fail keep their last good version; the error joins their
 // failures.
-func (rt *runtime) reloadAll(why string) error {
-	r := rt.reload.Load()
-	if r == nil {
+func (s *Server) Reload(why string) error {
+	if s.reload == nil {
 		return errors.New("reload: not started yet")
 	}
-	rt.log.Info("reloading everything", "why", why)
-	return r.reload(changes{all: true})
-}
-
-func (r *reloader) fail(src, path string, err error) {
-	r.failures.WithLabelValues(src).Inc()
-	r.rt.files.failed(src, path, err)
-	r.rt.log.Error("reload failed; the last good version stays", "source", src, "file", path, "err", err)
+	s.log.Info("reloading everything", "why", why)
+	return s.reload.reload(changes{all: true})
 }
 
 func (r *reloader) succeeded(src string) {
 	r.lastOK.WithLabelValues(src).Set(float64(time.Now().UnixNano()) / 1e9)
 }
 
-// fileOK is a file loaded good, recorded once the reload commits.
-type fileOK struct{ src, path string }
-
-// reload applies ch. It returns the failures joined (nil when every source
-// it touched loaded).
+// reload applies ch: it builds the next generation, publishes it, and
+// then (never before) brings the health checks, the BGP peers and the
+// watched paths in line with it. It returns the failures joined (nil when
+// every source it touched loaded).
 func (r *reloader) reload(ch changes) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rt := r.rt
+	select {
+	case r.sem <- struct{}{}:
+	case <-time.After(reloadWait):
+		return fmt.Errorf("reload: another reload has been running for over %s", reloadWait)
+	}
+	defer func() { <-r.sem }()
+	s := r.s
 	start := time.Now()
-	old := rt.cfg.Load()
-	var errs []error
-	var oks []fileOK
-	fail := func(src, path string, err error) {
-		r.fail(src, path, err)
-		errs = append(errs, err)
-	}
+	prev := s.gen.Load()
 
-	// The config first: every other source is read under the config that
-	// will serve.
-	cfg, svcs := old, r.svcs
-	cfgNew, healthDone := false, false
+	var events []fileEvent
+	var next *Config
 	if ch.all || ch.config {
-		if c, s, err := r.loadConfig(old); err != nil {
-			fail(srcConfig, old.path, err)
-		} else if err := rt.health.Update(c.Check, healthTargets(s), c.Health.StateFile); err != nil && !errors.Is(err, health.ErrOverrides) {
-			fail(srcConfig, old.path, fmt.Errorf("%s: health: %w", old.path, err))
-		} else {
-			cfg, svcs, cfgNew, healthDone = c, s, true, true
-			if err != nil {
-				fail(srcState, c.Health.StateFile, err)
-			} else if c.Health.StateFile != "" {
-				oks = append(oks, fileOK{srcState, c.Health.StateFile})
-			}
-		}
-	}
-	rejectConfig := func(err error) {
-		fail(srcConfig, old.path, err)
-		if e := rt.health.Update(old.Check, healthTargets(r.svcs), old.Health.StateFile); e != nil {
-			rt.log.Error("restoring health checks", "err", e)
-		}
-		cfg, svcs, cfgNew = old, r.svcs, false
-	}
-
-	// Zones: each file that changed is re-read; a file that fails keeps
-	// its last good zone. The set is rebuilt from the good zones.
-	zs, zoneOKs, zoneChanged := r.loadZones(cfg, old, ch, fail)
-	var set *zones.Set
-	if zoneChanged || cfgNew {
-		var err error
-		set, err = zones.NewSet(zoneList(zs), svcs)
-		if err != nil && cfgNew {
-			if s2, err2 := zones.NewSet(zoneList(zs), r.svcs); err2 == nil {
-				rejectConfig(cfg.serviceError(err)) // the new services do not fit the zones
-				set, err = s2, nil
-			}
-		}
-		if err != nil && zoneChanged {
-			// The changed zones do not fit together or with the services:
-			// keep the last good ones.
-			if s2, err2 := zones.NewSet(zoneList(r.zones), svcs); err2 == nil {
-				for _, o := range zoneOKs {
-					fail(srcZone, o.path, err)
-				}
-				zs, zoneOKs, zoneChanged, set, err = r.zones, nil, false, s2, nil
-			}
-		}
+		c, err := LoadConfig(prev.Config.path, prev.Config.flags)
 		if err != nil {
-			if cfgNew {
-				rejectConfig(cfg.serviceError(err))
-			}
-			for _, o := range zoneOKs {
-				fail(srcZone, o.path, err)
-			}
-			zs, zoneOKs, zoneChanged, set = r.zones, nil, false, nil
-		}
-	}
-	oks = append(oks, zoneOKs...)
-
-	geoDB, geoSwap := r.loadGeo(cfg, old, cfgNew, ch, fail)
-	if geoSwap && (cfg.Geo.CityDB != "" || cfg.Geo.ASNDB != "") {
-		for _, p := range []string{cfg.Geo.CityDB, cfg.Geo.ASNDB} {
-			if p != "" {
-				oks = append(oks, fileOK{srcMMDB, p})
-			}
-		}
-	}
-	table, routesSwap := r.loadRoutes(cfg, old, cfgNew, ch, fail)
-	if routesSwap && cfg.Routes.File != "" {
-		oks = append(oks, fileOK{srcRoutes, cfg.Routes.File})
-	}
-	if (ch.all || ch.state) && !healthDone && cfg.Health.StateFile != "" {
-		if err := rt.health.ReloadOverrides(); err != nil {
-			fail(srcState, cfg.Health.StateFile, err)
+			events = append(events, fileEvent{src: srcConfig, path: prev.Config.path, err: err})
 		} else {
-			oks = append(oks, fileOK{srcState, cfg.Health.StateFile})
+			next = c
 		}
 	}
+	if next != nil {
+		// What runs stays what started until a restart: the restart
+		// warnings say what differs.
+		r.warnRestart(next)
+		next.Server, next.Status, next.Geo.UseECS = r.run.Server, r.run.Status, r.run.Geo.UseECS
+	}
+	g, rep := build(prev, next, ch)
+	events = append(events, rep.files...)
 
-	// Commit: one atomic store per source.
+	if g != prev {
+		s.publish(g)
+		if prev.Geo != nil && prev.Geo != g.Geo {
+			prev.Geo.Close() // a no-op for lookups still running on it: they stay safe
+		}
+	}
+	cfgNew := g.Config != prev.Config
 	if cfgNew {
-		warn := restartWarnings(r.run, cfg)
-		if w := r.updateBGP(old, cfg); w != "" {
-			warn["routes.bgp"] = w
+		err := s.health.Update(g.Config.Check, healthTargets(g.Services), g.Config.Health.StateFile)
+		switch {
+		case errors.Is(err, health.ErrOverrides):
+			events = append(events, fileEvent{src: srcState, path: g.Config.Health.StateFile, err: err})
+		case err != nil: // CheckTargets passed: only a prober that could not be made
+			events = append(events, fileEvent{src: srcConfig, path: g.Config.path, err: fmt.Errorf("%s: health: %w", g.Config.path, err)})
+		case g.Config.Health.StateFile != "":
+			events = append(events, fileEvent{src: srcState, path: g.Config.Health.StateFile})
 		}
-		r.setRestartWarnings(warn)
-		// What runs stays what started until a restart.
-		cfg.Server, cfg.Status, cfg.Geo.UseECS = r.run.Server, r.run.Status, r.run.Geo.UseECS
-		rt.cfg.Store(cfg)
-		r.svcs = svcs
-		if !cfg.demo {
-			oks = append(oks, fileOK{srcConfig, cfg.path})
+		if w := r.updateBGP(prev.Config, g.Config); w != "" {
+			r.setWarning("routes.bgp", w)
+		} else {
+			r.clearWarning("routes.bgp")
 		}
+	} else if (ch.all || ch.state) && g.Config.Health.StateFile != "" {
+		events = append(events, fileEvent{src: srcState, path: g.Config.Health.StateFile, err: s.health.ReloadOverrides()})
 	}
-	if set != nil {
-		rt.storeSet(set)
-		r.zones = zs
+	if r.w != nil && (cfgNew || ch.all) {
+		r.w.setPaths(pathsOf(g.Config))
 	}
-	if geoSwap {
-		prev := rt.geo.Swap(geoDB)
-		if prev != nil {
-			prev.Close() // a no-op: lookups still running on it stay safe
-		}
-	}
-	if routesSwap {
-		rt.routes.SetStatic(table)
-	}
-	seen := map[string]bool{}
-	for _, o := range oks {
-		rt.files.ok(o.src, o.path)
-		if !seen[o.src] {
-			seen[o.src] = true
-			r.succeeded(o.src)
-		}
-	}
-	if cfgNew || ch.all {
-		if r.w != nil {
-			r.w.setPaths(pathsOf(cfg))
-		}
-	}
-	rt.log.Info("reload done", "changed", ch.String(), "loaded", len(oks), "failed", len(errs),
-		"zones", len(zs), "took", time.Since(start).Round(time.Microsecond))
+	errs := r.record(events, g)
+	s.log.Info("reload done", "changed", ch.String(), "loaded", len(events)-len(errs), "failed", len(errs),
+		"zones", len(g.zones), "took", time.Since(start).Round(time.Microsecond))
+	r.retryLater(ch, errs)
 	return errors.Join(errs...)
 }
 
-// loadConfig reads the config file again and compiles its services.
-func (r *reloader) loadConfig(old *Config) (*Config, []*zones.Service, error) {
-	cfg, err := loadConfig(old.path)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.demo, cfg.listenFlag, cfg.statusFlag = old.demo, old.listenFlag, old.statusFlag
-	if cfg.listenFlag {
-		cfg.Server.Listen = r.run.Server.Listen
-	}
-	if cfg.statusFlag {
-		cfg.Status.Listen = r.run.Status.Listen
-	}
-	if cfg.nsidFlag = old.nsidFlag; cfg.nsidFlag != "" {
-		cfg.Server.NSID, cfg.Server.Identity = old.nsidFlag, old.nsidFlag
-	}
-	svcs, err := zones.CompileServices(cfg.Service, cfg.Datacenter, cfg.checkNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, svcs, nil
-}
-
-// loadZones re-reads the zone files ch names (all of them on a full reload
-// or when zones.dir changed). It returns the new file -> zone map, the files
-// that loaded good, and whether anything differs from r.zones.
-func (r *reloader) loadZones(cfg, old *Config, ch changes, fail func(string, string, error)) (map[string]*zones.Zone, []fileOK, bool) {
-	full := ch.all || cfg.Zones.Dir != old.Zones.Dir
-	next := map[string]*zones.Zone{}
-	var files []string
-	if full {
-		if cfg.Zones.Dir == old.Zones.Dir {
-			maps.Copy(next, r.zones) // last good versions of files that now fail
-		}
-		entries, err := os.ReadDir(cfg.Zones.Dir)
-		if err != nil {
-			fail(srcZone, cfg.Zones.Dir, fmt.Errorf("zones: %w", err))
-			return r.zones, nil, false
-		}
-		for _, e := range entries {
-			if isZoneFile(e.Name()) && !e.IsDir() {
-				files = append(files, filepath.Join(cfg.Zones.Dir, e.Name()))
-			}
-		}
-		for f := range next {
-			if !slices.Contains(files, f) {
-				files = append(files, f) // removed: unloaded below
-			}
-		}
-	} else {
-		maps.Copy(next, r.zones)
-		for f := range ch.zones {
-			files = append(files, f)
-		}
-	}
-	sort.Strings(files)
-
-	var oks []fileOK
-	changed := full && cfg.Zones.Dir != old.Zones.Dir
-	for _, f := range files {
-		z, err := zones.LoadFile(f)
-		if err != nil {
-			if _, serr := os.Stat(f); errors.Is(serr, fs.ErrNotExist) {
-				if prev, ok := next[f]; ok {
-					delete(next, f)
-					changed = true
-					r.rt.log.Warn("zone unloaded: its file was removed", "zone", prev.Origin, "file", f)
-					r.rt.files.failed(srcZone, f, errZoneRemoved)
-				}
+// record puts the outcome of each file into the file log, the metrics and
+// the log, and returns the failures.
+func (r *reloader) record(events []fileEvent, g *Generation) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, e := range events {
+		switch {
+		case e.removed:
+			r.s.files.removed(e.path)
+			r.s.log.Warn("zone unloaded: its file was removed", "file", e.path)
+		case e.err != nil:
+			errs = append(errs, e.err)
+			r.failures.WithLabelValues(e.src).Inc()
+			r.s.files.failed(e.src, e.path, e.err)
+			r.s.log.Error("reload failed; the last good version stays", "source", e.src, "file", e.path, "err", e.err)
+		default:
+			if e.src == srcConfig && g.Config.flags.Demo {
 				continue
 			}
-			fail(srcZone, f, err)
-			continue
-		}
-		if other := originHolder(next, z.Origin, f); other != "" {
-			fail(srcZone, f, &zones.Error{File: f, Err: fmt.Errorf("zone %s is already loaded from %s", z.Origin, other)})
-			continue
-		}
-		next[f] = z
-		changed = true
-		oks = append(oks, fileOK{srcZone, f})
-		r.rt.log.Info("zone loaded", "zone", z.Origin, "file", f, "serial", z.Serial, "records", z.Len())
-	}
-	return next, oks, changed
-}
-
-// isZoneFile reports whether a directory entry is a zone file, as
-// zones.LoadDir decides.
-func isZoneFile(name string) bool {
-	return strings.HasSuffix(name, ".zone") && !strings.HasPrefix(name, ".")
-}
-
-// originHolder returns the file other than f that holds origin in m.
-func originHolder(m map[string]*zones.Zone, origin, f string) string {
-	for file, z := range m {
-		if file != f && z.Origin == origin {
-			return file
+			if z := g.zones[e.path]; e.src == srcZone && z != nil {
+				r.s.log.Info("zone loaded", "zone", z.Origin, "file", e.path, "serial", z.Serial, "records", z.Len())
+			} else {
+				r.s.log.Info("loaded", "source", e.src, "file", e.path)
+			}
+			r.s.files.ok(e.src, e.path)
+			if !seen[e.src] {
+				seen[e.src] = true
+				r.succeeded(e.src)
+			}
 		}
 	}
-	return ""
+	return errs
 }
 
-// zoneList returns the zones of m in file order.
-func zoneList(m map[string]*zones.Zone) []*zones.Zone {
-	files := slices.Sorted(maps.Keys(m))
-	out := make([]*zones.Zone, len(files))
-	for i, f := range files {
-		out[i] = m[f]
+// retryLater schedules ch again when a source failed for want of
+// resources (file descriptors, memory), which may pass; a file that does
+// not parse waits for its next change instead.
+func (r *reloader) retryLater(ch changes, errs []error) {
+	transient := slices.ContainsFunc(errs, func(err error) bool {
+		return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
+	})
+	r.retryMu.Lock()
+	defer r.retryMu.Unlock()
+	if !transient || r.stopped {
+		r.retryDelay = 0
+		return
 	}
-	return out
-}
-
-// loadGeo reopens the GeoIP databases when they or their paths changed.
-// swap is false when nothing is to change (or the new files are bad).
-func (r *reloader) loadGeo(cfg, old *Config, cfgNew bool, ch changes, fail func(string, string, error)) (db *geo.DB, swap bool) {
-	pathsChanged := cfgNew && (cfg.Geo.CityDB != old.Geo.CityDB || cfg.Geo.ASNDB != old.Geo.ASNDB)
-	if !ch.all && !ch.mmdb && !pathsChanged {
-		return nil, false
+	r.retryDelay = min(max(2*r.retryDelay, retryFirst), retryMax)
+	r.s.log.Warn("reload will be retried", "in", r.retryDelay)
+	if r.retry != nil {
+		r.retry.Stop()
 	}
-	if cfg.Geo.CityDB == "" && cfg.Geo.ASNDB == "" {
-		return nil, pathsChanged
-	}
-	db, err := geo.Open(cfg.Geo.CityDB, cfg.Geo.ASNDB)
-	if err == nil {
-		r.rt.log.Info("geoip databases loaded", "city_db", cfg.Geo.CityDB, "asn_db", cfg.Geo.ASNDB)
-		return db, true
-	}
-	// Blame the file that failed.
-	blamed := false
-	for _, p := range [][2]string{{cfg.Geo.CityDB, ""}, {"", cfg.Geo.ASNDB}} {
-		if p[0] == "" && p[1] == "" {
-			continue
-		}
-		if _, e := geo.Open(p[0], p[1]); e != nil {
-			fail(srcMMDB, p[0]+p[1], e)
-			blamed = true
-		}
-	}
-	if !blamed {
-		fail(srcMMDB, cfg.Geo.CityDB+cfg.Geo.ASNDB, err)
-	}
-	return nil, false
-}
-
-// loadRoutes reloads the static routes file when it, its path or the
-// datacenters it maps to changed.
-func (r *reloader) loadRoutes(cfg, old *Config, cfgNew bool, ch changes, fail func(string, string, error)) (t *routes.Table, swap bool) {
-	cfgChanged := cfgNew && (cfg.Routes.File != old.Routes.File || !reflect.DeepEqual(cfg.Datacenter, old.Datacenter))
-	if !ch.all && !ch.routes && !cfgChanged {
-		return nil, false
-	}
-	if cfg.Routes.File == "" {
-		return nil, old.Routes.File != ""
-	}
-	t, err := routes.LoadFile(cfg.Routes.File, cfg.asnToDatacenter(), cfg.datacenterSet())
-	if err != nil {
-		fail(srcRoutes, cfg.Routes.File, err)
-		return nil, false
-	}
-	v4, v6 := t.Len()
-	r.rt.log.Info("routes file loaded", "file", cfg.Routes.File, "ipv4", v4, "ipv6", v6)
-	return t, true
+	r.retry = time.AfterFunc(r.retryDelay, func() { _ = r.reload(ch) })
 }
 
 // updateBGP applies the peer list of a new config to the running speaker.
@@ -492,7 +298,7 @@ func (r *reloader) updateBGP(old, cfg *Config) string {
 		return fmt.Sprintf("%s: [routes.bgp] was added: restart godwit to start the BGP speaker", cfg.path)
 	case next == nil:
 		return fmt.Sprintf("%s: [routes.bgp] was removed: restart godwit to stop the BGP speaker", cfg.path)
-	case r.rt.bgp == nil, run.ASN != next.ASN || run.RouterID != next.RouterID || run.Listen != next.Listen:
+	case r.s.bgp == nil, run.ASN != next.ASN || run.RouterID != next.RouterID || run.Listen != next.Listen:
 		return "" // restartWarnings says so
 	}
 	if old.Routes.BGP != nil && reflect.DeepEqual(*old.Routes.BGP, *next) {
@@ -500,52 +306,57 @@ func (r *reloader) updateBGP(old, cfg *Config) string {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	if err := r.rt.bgp.UpdatePeers(ctx, *next); err != nil {
+	if err := r.s.bgp.UpdatePeers(ctx, *next); err != nil {
 		return fmt.Sprintf("%s: routes.bgp peers: %v", cfg.path, err)
 	}
-	r.rt.log.Info("bgp peers updated", "peers", len(next.Peers))
+	r.s.log.Info("bgp peers updated", "peers", len(next.Peers))
 	return ""
 }
 
-// setRestartWarnings replaces the restart warnings on the status page
-// (rt.files) with warn, keyed by setting, and logs the new ones.
-func (r *reloader) setRestartWarnings(warn map[string]string) {
+// warnRestart replaces the restart warnings on the status page with what
+// differs between the config godwit started with and cfg.
+func (r *reloader) warnRestart(cfg *Config) {
+	warn := restartWarnings(r.run, cfg)
 	for k := range r.restart {
 		if _, ok := warn[k]; !ok {
-			r.rt.files.clearWarning("restart " + k)
+			r.clearWarning("restart " + k)
 			delete(r.restart, k)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(warn)) {
-		r.rt.log.Warn("restart needed", "setting", k, "warning", warn[k])
-		r.rt.files.warn("restart "+k, warn[k])
+		if !r.restart[k] {
+			r.s.log.Warn("restart needed", "setting", k, "warning", warn[k])
+		}
+		r.setWarning("restart "+k, warn[k])
 		r.restart[k] = true
 	}
 }
 
+func (r *reloader) setWarning(key, msg string) { r.s.files.warn(key, msg) }
+func (r *reloader) clearWarning(key string)    { r.s.files.clearWarning(key) }
+
 // restartWarnings lists, by setting, what differs between the config
 // godwit started with and cfg in settings that only a restart applies.
+// Sections are compared key by key and only the names of the keys that
+// changed are shown: a value may be a secret (the status token).
 func restartWarnings(run, cfg *Config) map[string]string {
 	w := map[string]string{}
 	add := func(key string, was, now any) {
 		w[key] = fmt.Sprintf("%s: %s changed from %v to %v: restart godwit to apply it", cfg.path, key, was, now)
 	}
-	if !cfg.listenFlag && !slices.Equal(run.Server.Listen, cfg.Server.Listen) {
+	addKeys := func(section string, keys []string) {
+		if len(keys) > 0 {
+			w["["+section+"]"] = fmt.Sprintf("%s: %s changed: restart godwit to apply it", cfg.path, strings.Join(keys, ", "))
+		}
+	}
+	if len(cfg.flags.Listen) == 0 && !slices.Equal(run.Server.Listen, cfg.Server.Listen) {
 		add("server.listen", run.Server.Listen, cfg.Server.Listen)
 	}
-	a, b := run.Server, cfg.Server
-	a.Listen, b.Listen = nil, nil
-	if !reflect.DeepEqual(a, b) {
-		add("[server]", fmt.Sprintf("%+v", a), fmt.Sprintf("%+v", b))
-	}
-	if !cfg.statusFlag && run.Status.Listen != cfg.Status.Listen {
+	addKeys("server", changedKeys("server", run.Server, cfg.Server, "listen"))
+	if cfg.flags.StatusListen == "" && run.Status.Listen != cfg.Status.Listen {
 		add("status.listen", run.Status.Listen, cfg.Status.Listen)
 	}
-	sa, sb := run.Status, cfg.Status
-	sa.Listen, sb.Listen = "", ""
-	if !reflect.DeepEqual(sa, sb) {
-		add("[status]", fmt.Sprintf("%+v", sa), fmt.Sprintf("%+v", sb))
-	}
+	addKeys("status", changedKeys("status", run.Status, cfg.Status, "listen"))
 	if run.Geo.UseECS != cfg.Geo.UseECS {
 		add("geo.use_ecs", run.Geo.UseECS, cfg.Geo.UseECS)
 	}
@@ -555,4 +366,22 @@ func restartWarnings(run, cfg *Config) map[string]string {
 			fmt.Sprintf("%d/%s/%s", c.ASN, c.RouterID, c.Listen))
 	}
 	return w
+}
+
+// changedKeys names the keys (section.key, by TOML tag) whose values differ
+// between a and b, two values of one struct type, leaving out skip.
+func changedKeys(section string, a, b any, skip string) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if !f.IsExported() || name == "" || name == "-" || name == skip {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, section+"."+name)
+		}
+	}
+	return out
 }

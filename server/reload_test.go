@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 
 	mdns "github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
@@ -98,9 +100,9 @@ const (
 
 type reloadEnv struct {
 	dir  string
-	rt   *runtime
+	rt   *Server
 	addr string // DNS host:port
-	log  *lockedBuffer
+	log  *testsupport.LockedBuffer
 }
 
 func (e *reloadEnv) path(name string) string { return filepath.Join(e.dir, name) }
@@ -133,7 +135,7 @@ func (e *reloadEnv) config(rrAddr string) string {
 
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func readTestdata(t *testing.T, name string) string {
 // startReloadEnv lays out a config directory and starts godwit on it.
 func startReloadEnv(t *testing.T) *reloadEnv {
 	t.Helper()
-	e := &reloadEnv{dir: t.TempDir(), log: &lockedBuffer{}}
+	e := &reloadEnv{dir: t.TempDir(), log: &testsupport.LockedBuffer{}}
 	for _, d := range []string{"zones", "geoip"} {
 		if err := os.Mkdir(e.path(d), 0o755); err != nil {
 			t.Fatal(err)
@@ -162,13 +164,13 @@ func startReloadEnv(t *testing.T) *reloadEnv {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rt, err := start(ctx, cfg, log)
+	rt, err := Start(ctx, cfg, Options{Log: log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		rt.shutdown()
+		rt.Shutdown()
 		cancel()
 		if t.Failed() {
 			t.Logf("server log:\n%s", e.log.String())
@@ -181,23 +183,11 @@ func startReloadEnv(t *testing.T) *reloadEnv {
 func (e *reloadEnv) query(t *testing.T, name string, qtype uint16, ecs string) *mdns.Msg {
 	t.Helper()
 	c := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
-	r, _, err := c.Exchange(newQuery(name, qtype, ecs), e.addr)
+	r, _, err := c.Exchange(testsupport.Query(name, qtype, ecs), e.addr)
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, mdns.TypeToString[qtype], err)
 	}
 	return r
-}
-
-func newQuery(name string, qtype uint16, ecs string) *mdns.Msg {
-	m := new(mdns.Msg)
-	m.SetQuestion(name, qtype)
-	if ecs != "" {
-		a := netip.MustParseAddr(ecs)
-		m.SetEdns0(1232, false)
-		m.IsEdns0().Option = append(m.IsEdns0().Option, &mdns.EDNS0_SUBNET{
-			Code: mdns.EDNS0SUBNET, Family: 1, SourceNetmask: 32, Address: a.AsSlice()})
-	}
-	return m
 }
 
 // answerA is the single A address of a service answer, or "".
@@ -260,16 +250,7 @@ func txtSerial(r *mdns.Msg) (int, error) {
 // took.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for deadline := start.Add(2 * time.Second); ; {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not seen within 2 s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testsupport.WaitFor(t, what, 2*time.Second, cond)
 }
 
 func (e *reloadEnv) fileStatus(path string) (status.FileStatus, bool) {
@@ -283,7 +264,7 @@ func (e *reloadEnv) fileStatus(path string) (status.FileStatus, bool) {
 
 func (e *reloadEnv) failures(src string) float64 {
 	var m dto.Metric
-	if err := e.rt.reload.Load().failures.WithLabelValues(src).Write(&m); err != nil {
+	if err := e.rt.reload.failures.WithLabelValues(src).Write(&m); err != nil {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
@@ -337,13 +318,13 @@ func runLoad(addr string, workers, qps int, stop <-chan struct{}, st *loadStats)
 				kind := (i + w) % 4
 				switch kind {
 				case 0:
-					m = newQuery("www.example.test.", mdns.TypeA, "")
+					m = testsupport.Query("www.example.test.", mdns.TypeA, "")
 				case 1:
-					m = newQuery("www.example.test.", mdns.TypeTXT, "")
+					m = testsupport.Query("www.example.test.", mdns.TypeTXT, "")
 				case 2:
-					m = newQuery("geo.gslb.example.test.", mdns.TypeA, geoClient)
+					m = testsupport.Query("geo.gslb.example.test.", mdns.TypeA, geoClient)
 				case 3:
-					m = newQuery("rr.gslb.example.test.", mdns.TypeA, "")
+					m = testsupport.Query("rr.gslb.example.test.", mdns.TypeA, "")
 				}
 				r, _, err := c.ExchangeWithConn(m, conn)
 				st.queries.Add(1)
@@ -646,7 +627,7 @@ func TestReloadZoneIsolation(t *testing.T) {
 		t.Errorf("broken example.test: serial %d, %v; want the last good 1", n, err)
 	}
 	// SIGHUP and the API reload everything and report the failure too.
-	if err := e.rt.reloadAll("test"); err == nil || !strings.Contains(err.Error(), "example.test.zone") {
+	if err := e.rt.Reload("test"); err == nil || !strings.Contains(err.Error(), "example.test.zone") {
 		t.Errorf("reloadAll: %v, want the example.test.zone failure", err)
 	}
 }
@@ -671,6 +652,149 @@ func TestReloadZoneRemoved(t *testing.T) {
 	}
 }
 
+// TestReloadZoneRemovedIsNoFailure: a zone file that goes away unloads its
+// zone, and nothing reports that as a failure: not the file list of the
+// status page, not the metrics, not a later full reload.
+func TestReloadZoneRemovedIsNoFailure(t *testing.T) {
+	e := startReloadEnv(t)
+	zf := e.path("zones/example.test.zone")
+	if err := os.Remove(zf); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "zone unloaded", func() bool {
+		return e.query(t, "www.example.test.", mdns.TypeA, "").Rcode == mdns.RcodeRefused
+	})
+	if err := e.rt.Reload("test"); err != nil {
+		t.Fatalf("full reload after the removal: %v", err)
+	}
+	if f, ok := e.fileStatus(zf); ok {
+		t.Errorf("the removed file is still listed: %+v", f)
+	}
+	if n := e.failures(srcZone); n != 0 {
+		t.Errorf("zone failures = %v, want 0", n)
+	}
+	for _, z := range e.rt.Generation().Set.Zones() {
+		if z.Origin == "example.test." {
+			t.Error("the generation still holds example.test.")
+		}
+	}
+}
+
+// TestReloadServiceZoneRemoved: removing the file of the zone that holds
+// the services would leave them outside every zone. The removal is refused
+// as one failure that says so, the zone keeps answering, and everything
+// that reports on files agrees. (With example.test loaded, the services
+// would move into it: a whole generation, and no failure.)
+func TestReloadServiceZoneRemoved(t *testing.T) {
+	e := startReloadEnv(t)
+	if err := os.Remove(e.path("zones/example.test.zone")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "example.test unloaded", func() bool {
+		return e.query(t, "www.example.test.", mdns.TypeA, "").Rcode == mdns.RcodeRefused
+	})
+	zf := e.path("zones/gslb.example.test.zone")
+	if err := os.Remove(zf); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "removal refused", func() bool {
+		f, ok := e.fileStatus(zf)
+		return ok && !f.OK
+	})
+	f, _ := e.fileStatus(zf)
+	if !strings.Contains(f.LastError, "was removed") || !strings.Contains(f.LastError, "keeps serving") {
+		t.Errorf("file error %q does not say the removal was refused", f.LastError)
+	}
+	if n := e.failures(srcZone); n != 1 {
+		t.Errorf("zone failures = %v, want 1", n)
+	}
+	if r := e.query(t, "static.gslb.example.test.", mdns.TypeTXT, ""); r.Rcode != mdns.RcodeSuccess {
+		t.Errorf("the zone stopped answering: %s", mdns.RcodeToString[r.Rcode])
+	}
+	if err := e.rt.Reload("test"); err == nil || !strings.Contains(err.Error(), "was removed") {
+		t.Errorf("full reload: %v, want the refused removal", err)
+	}
+	if strings.Contains(e.log.String(), "gslb.example.test.zone\n") || strings.Count(e.log.String(), "zone unloaded") != 1 {
+		t.Error("the log says the services' zone was unloaded")
+	}
+}
+
+// TestReloadGenerationsNeverMix changes the config and a zone together, 40
+// times under load: generation k's zone has alias CNAME sK, and only
+// generation k's config has the service sK, answering 10.9.0.K. A query
+// that saw the zone of one generation and the config of another would get
+// NXDOMAIN or an address that does not match the CNAME.
+func TestReloadGenerationsNeverMix(t *testing.T) {
+	e := startReloadEnv(t)
+	e.rt.reload.w.stop() // reload only when told: both files at once
+	write := func(k int) {
+		cfg := strings.Replace(e.config(fmt.Sprintf("10.9.0.%d", k)), "rr.gslb.example.test.", fmt.Sprintf("s%d.gslb.example.test.", k), 1)
+		e.writeFile(t, "godwit.toml", cfg)
+		e.writeFile(t, "zones/gslb.example.test.zone", fmt.Sprintf(gslbZone, k, k)+fmt.Sprintf("alias CNAME s%d\n", k))
+		if err := e.rt.Reload("test"); err != nil {
+			t.Fatalf("generation %d: %v", k, err)
+		}
+	}
+	write(1)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var answered, mixed atomic.Int64
+	var firstBad atomic.Value
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &mdns.Client{Net: "udp", Timeout: time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, _, err := c.Exchange(testsupport.Query("alias.gslb.example.test.", mdns.TypeA, ""), e.addr)
+				if err != nil {
+					continue
+				}
+				answered.Add(1)
+				if !consistent(r) {
+					mixed.Add(1)
+					firstBad.CompareAndSwap(nil, r.String())
+				}
+			}
+		}()
+	}
+	for k := 2; k <= 40; k++ {
+		write(k)
+	}
+	close(stop)
+	wg.Wait()
+	if answered.Load() < 100 {
+		t.Fatalf("only %d answers under load", answered.Load())
+	}
+	if n := mixed.Load(); n > 0 {
+		t.Errorf("%d of %d answers mixed two generations; the first:\n%v", n, answered.Load(), firstBad.Load())
+	}
+}
+
+// consistent reports whether r is "alias CNAME sK" followed by "sK A
+// 10.9.0.K" for one K.
+func consistent(r *mdns.Msg) bool {
+	if r.Rcode != mdns.RcodeSuccess || len(r.Answer) != 2 {
+		return false
+	}
+	cn, ok1 := r.Answer[0].(*mdns.CNAME)
+	a, ok2 := r.Answer[1].(*mdns.A)
+	if !ok1 || !ok2 {
+		return false
+	}
+	var k int
+	if _, err := fmt.Sscanf(cn.Target, "s%d.gslb.example.test.", &k); err != nil {
+		return false
+	}
+	return a.A.String() == fmt.Sprintf("10.9.0.%d", k) && a.Hdr.Name == cn.Target
+}
+
 // TestReloadRestartWarnings: listener changes are not applied but warned
 // about, and the warning goes when the file matches again.
 func TestReloadRestartWarnings(t *testing.T) {
@@ -687,7 +811,7 @@ func TestReloadRestartWarnings(t *testing.T) {
 			t.Errorf("warnings %q: no %q", w, want)
 		}
 	}
-	if got := e.rt.cfg.Load().Status.Listen; got != "127.0.0.1:0" {
+	if got := e.rt.gen.Load().Config.Status.Listen; got != "127.0.0.1:0" {
 		t.Errorf("running status.listen %q, want the one started with", got)
 	}
 	e.writeFile(t, "godwit.toml", e.config("192.0.2.30"))

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/status"
@@ -94,7 +95,7 @@ const svcName = "www.gslb.example.test."
 // fixture is a real runtime (start) over a temporary config: three
 // datacenters whose http checks hit one httptest backend each on 127.0.0.1.
 type fixture struct {
-	rt      *runtime
+	rt      *Server
 	dir     string
 	base    string                  // http://status-addr
 	healthy map[string]*atomic.Bool // backend answers 200 while true, else 500
@@ -129,11 +130,11 @@ func newFixture(t *testing.T, healthy map[string]bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	rt, err := Start(t.Context(), cfg, Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(rt.shutdown)
+	t.Cleanup(rt.Shutdown)
 	f.rt = rt
 	f.base = "http://" + rt.status.Addr().String()
 	return f
@@ -436,17 +437,17 @@ func waitLines(t *testing.T, path string, n int) []string {
 // also when the query log queue is full and entries are dropped.
 func TestAnsweredAllocs(t *testing.T) {
 	f := newFixture(t, map[string]bool{"ams": true, "fra": true, "iad": true})
-	res := f.rt.set.Load().Lookup(svcName, mdns.TypeA)
+	res := f.rt.gen.Load().Set.Lookup(svcName, mdns.TypeA)
 	if res.Service == nil {
 		t.Fatal("no service")
 	}
 	ci := &dns.ClientInfo{Source: netip.MustParseAddr("127.0.0.1")}
-	env := f.rt.env()
+	env := f.rt.gen.Load().env()
 	var buf [zones.MaxServiceAddresses]netip.Addr
 	sel := zones.Select(res.Service, mdns.TypeA, zones.Client{Addr: ci.Source, SourceBits: -1}, &env, buf[:0], nil)
-	f.rt.mon.answered(&res, mdns.TypeA, ci, &sel, time.Now()) // builds the counter index
+	f.rt.mon.answered(f.rt.gen.Load(), &res, mdns.TypeA, ci, &sel, time.Now()) // builds the counter index
 	if n := testing.AllocsPerRun(2000, func() {
-		f.rt.mon.answered(&res, mdns.TypeA, ci, &sel, time.Now())
+		f.rt.mon.answered(f.rt.gen.Load(), &res, mdns.TypeA, ci, &sel, time.Now())
 	}); n != 0 {
 		t.Errorf("answered allocates %v times per answer, want 0", n)
 	}
@@ -500,7 +501,7 @@ func TestQueryLog(t *testing.T) {
 		for range queue + 3 {
 			q.record(at, "x.", mdns.TypeA, ci, sel, 0)
 		}
-		if d := counterValue(q.dropped); d != 3 {
+		if d := testsupport.CounterValue(q.dropped); d != 3 {
 			t.Errorf("dropped %v, want 3", d)
 		}
 		close(w.release)
@@ -541,14 +542,6 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
-}
-
 // After a reload the snapshot and the metrics show the new config's
 // services, and the answer counters of removed ones go away.
 func TestStatusAfterReload(t *testing.T) {
@@ -560,7 +553,7 @@ func TestStatusAfterReload(t *testing.T) {
 	}
 	cfg := strings.Replace(string(b), `name = "www.gslb.example.test."`, `name = "api.gslb.example.test."`, 1)
 	writeFile(t, path, cfg)
-	if err := f.rt.reloadAll("test"); err != nil {
+	if err := f.rt.Reload("test"); err != nil {
 		t.Fatal(err)
 	}
 	s := f.snapshot()

@@ -1,16 +1,17 @@
 //go:build linux
 
-package main
+package server
 
 import (
 	"bytes"
-	"github.com/godwit-dns/godwit/status/statustest"
 	"image/png"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/godwit-dns/godwit/status/statustest"
 
 	mdns "github.com/miekg/dns"
 	"golang.org/x/net/html"

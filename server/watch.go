@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/godwit-dns/godwit/zones"
 )
 
 // Debounce of file events: a reload runs watchDebounce after the last
@@ -91,7 +93,7 @@ func (p watchPaths) classify(name string, ch *changes) bool {
 			ch.mmdb, hit = true, true
 		}
 	}
-	if dir == p.zonesDir && isZoneFile(base) {
+	if dir == p.zonesDir && zones.IsZoneFile(base) {
 		ch.addZone(name)
 		hit = true
 	}

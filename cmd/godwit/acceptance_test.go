@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
 // The dig acceptance suite: the real binary, served on a free loopback
@@ -50,41 +52,12 @@ func godwitBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("GODWIT_ACCEPTANCE") != "" {
-			t.Fatalf("%s is not installed (make tools installs it)", name)
-		}
-		t.Skipf("%s is not installed; run `make test` to install it", name)
-	}
-	return p
-}
-
-// server is a running godwit process.
-type server struct {
+// godwitProc is a running godwit process.
+type godwitProc struct {
 	dnsAddr    string // host:port of the DNS listener
 	statusAddr string // host:port of the status server, "" if none
 	cmd        *exec.Cmd
-	stderr     *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr     *testsupport.LockedBuffer
 }
 
 var servingRE = regexp.MustCompile(`serving DNS on (\S+)`)
@@ -92,7 +65,7 @@ var statusRE = regexp.MustCompile(`status page on http://(\S+?)/`)
 
 // startGodwit runs `godwit serve ARGS -listen 127.0.0.1:0 -status-listen
 // 127.0.0.1:0` and waits for its "serving DNS on" line, the readiness signal.
-func startGodwit(t *testing.T, args ...string) *server {
+func startGodwit(t *testing.T, args ...string) *godwitProc {
 	t.Helper()
 	bin := godwitBinary(t)
 	args = append([]string{"serve", "-listen", "127.0.0.1:0", "-status-listen", "127.0.0.1:0"}, args...)
@@ -102,7 +75,7 @@ func startGodwit(t *testing.T, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, stderr: &lockedBuffer{}}
+	s := &godwitProc{cmd: cmd, stderr: &testsupport.LockedBuffer{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +128,7 @@ func startGodwit(t *testing.T, args ...string) *server {
 }
 
 // dig runs dig against the server with the given arguments.
-func (s *server) dig(t *testing.T, args ...string) string {
+func (s *godwitProc) dig(t *testing.T, args ...string) string {
 	t.Helper()
 	host, port, ok := strings.Cut(s.dnsAddr, ":")
 	if !ok {
@@ -164,14 +137,14 @@ func (s *server) dig(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	full := append([]string{"@" + host, "-p", port, "+time=2", "+tries=1", "+nocookie"}, args...)
-	out, err := exec.CommandContext(ctx, needTool(t, "dig"), full...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, testsupport.NeedTool(t, "dig"), full...).CombinedOutput()
 	if err != nil {
 		t.Logf("dig %s: %v", strings.Join(full, " "), err)
 	}
 	return string(out)
 }
 
-func runCaseFiles(t *testing.T, s *server, pattern string) {
+func runCaseFiles(t *testing.T, s *godwitProc, pattern string) {
 	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no case files match %s", pattern)
@@ -199,14 +172,14 @@ func runCaseFiles(t *testing.T, s *server, pattern string) {
 // TestAcceptanceDemo runs the dig suite against the built-in demo config,
 // exactly what `make run` serves.
 func TestAcceptanceDemo(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	s := startGodwit(t)
 	runCaseFiles(t, s, "../../testdata/acceptance/*.case")
 }
 
 // TestAcceptanceGeo runs geo.case against MaxMind's test City database.
 func TestAcceptanceGeo(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	s := startGodwit(t, "-config", "../../testdata/acceptance/geo/godwit.toml")
 	runCaseFiles(t, s, "../../testdata/acceptance/geo/*.case")
 }
@@ -215,7 +188,7 @@ func TestAcceptanceGeo(t *testing.T) {
 // round-robin visits every datacenter in turn, weighted visits more than
 // one, and every answer comes from the service's addresses.
 func TestAcceptanceRotation(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	s := startGodwit(t)
 	want := map[string]bool{"192.0.2.10": true, "192.0.2.20": true, "192.0.2.30": true}
 	for _, name := range []string{"rr.gslb.example.test", "weighted.gslb.example.test"} {
@@ -239,7 +212,7 @@ func TestAcceptanceRotation(t *testing.T) {
 }
 
 // metric is the sum of every series of a metric on godwit's /metrics.
-func (s *server) metric(t *testing.T, name string) float64 {
+func (s *godwitProc) metric(t *testing.T, name string) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
 // TestAcceptanceBGP is the route-based proximity check end to end: two real
@@ -28,7 +29,7 @@ import (
 // router stops and its clients must move to the other site.
 // Config templates: testdata/acceptance/bgp/.
 func TestAcceptanceBGP(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	bird := birdBinary(t)
 	testStart := time.Now()
 	testdata, err := filepath.Abs("../../testdata/acceptance/bgp")
@@ -36,14 +37,14 @@ func TestAcceptanceBGP(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	godwitPort := freePort(t, "127.0.0.1")
+	godwitPort := testsupport.FreePort(t, "127.0.0.1")
 	sites := []birdSite{
 		// ams is near 198.18.0.0/16, far from 198.19.0.0/16.
-		{Name: "ams", Addr: "127.0.0.2", ASN: 65001, Port: freePort(t, "127.0.0.2"), GodwitPort: godwitPort,
+		{Name: "ams", Addr: "127.0.0.2", ASN: 65001, Port: testsupport.FreePort(t, "127.0.0.2"), GodwitPort: godwitPort,
 			Prefixes: []string{"198.18.0.0/16", "198.19.0.0/16"},
 			Far:      []string{"198.19.0.0/16"}},
 		// iad the other way round, and the only one to reach 198.18.7.0/24.
-		{Name: "iad", Addr: "127.0.0.3", ASN: 65002, Port: freePort(t, "127.0.0.3"), GodwitPort: godwitPort,
+		{Name: "iad", Addr: "127.0.0.3", ASN: 65002, Port: testsupport.FreePort(t, "127.0.0.3"), GodwitPort: godwitPort,
 			Prefixes: []string{"198.18.0.0/16", "198.19.0.0/16", "198.18.7.0/24"},
 			Far:      []string{"198.18.0.0/16"}},
 	}
@@ -156,7 +157,7 @@ type digRouteReply struct {
 var ecsRE = regexp.MustCompile(`CLIENT-SUBNET: [0-9a-f.:]+/(\d+)/(\d+)`)
 
 // digRoute asks for name's A record with ECS client/32.
-func digRoute(t *testing.T, s *server, name, client string) digRouteReply {
+func digRoute(t *testing.T, s *godwitProc, name, client string) digRouteReply {
 	t.Helper()
 	out := s.dig(t, name, "A", "+subnet="+client+"/32")
 	r := digRouteReply{scope: -1, raw: out}
@@ -175,7 +176,7 @@ func digRoute(t *testing.T, s *server, name, client string) digRouteReply {
 
 // pollRoutes queries every client until all answers match or the timeout
 // passes; it returns "" on success, else the last mismatch.
-func pollRoutes(t *testing.T, s *server, name string, want []routeWant, timeout time.Duration) string {
+func pollRoutes(t *testing.T, s *godwitProc, name string, want []routeWant, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -207,7 +208,7 @@ type explainRoute struct {
 // explainLive asks the running server's status API how it answers name for
 // client: the live view, with the BGP routes that `godwit explain` (offline)
 // cannot know.
-func explainLive(t *testing.T, s *server, name, client string) (string, explainRoute) {
+func explainLive(t *testing.T, s *godwitProc, name, client string) (string, explainRoute) {
 	t.Helper()
 	var res struct {
 		Text   string `json:"text"`
@@ -222,7 +223,7 @@ func explainLive(t *testing.T, s *server, name, client string) (string, explainR
 }
 
 // statusGet GETs path from the status server and decodes its JSON into v.
-func statusGet(t *testing.T, s *server, path string, v any) {
+func statusGet(t *testing.T, s *godwitProc, path string, v any) {
 	t.Helper()
 	if s.statusAddr == "" {
 		t.Fatal("godwit runs no status server")
@@ -256,13 +257,13 @@ func birdBinary(t *testing.T) string {
 	if _, err := os.Stat("/usr/sbin/bird"); err == nil {
 		return "/usr/sbin/bird"
 	}
-	return needTool(t, "bird")
+	return testsupport.NeedTool(t, "bird")
 }
 
 // birdProc is a running BIRD.
 type birdProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testsupport.LockedBuffer
 	done chan struct{}
 }
 
@@ -275,7 +276,7 @@ func startBird(t *testing.T, bin, dir, name, conf string) *birdProc {
 	}
 	cmd := exec.Command(bin, "-f", "-c", conf,
 		"-s", filepath.Join(dir, name+".ctl"), "-P", filepath.Join(dir, name+".pid"))
-	b := &birdProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	b := &birdProc{cmd: cmd, out: &testsupport.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("bird %s: %v", name, err)
@@ -300,19 +301,6 @@ func (b *birdProc) stop(t *testing.T) {
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}
-}
-
-// freePort returns a TCP port that is free on host right now. The caller
-// binds it soon after; another process could take it in between, but
-// BIRD and godwit's BGP speaker take their ports from config files.
-func freePort(t *testing.T, host string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("no free port on %s: %v", host, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // renderTemplate executes the text/template in src with data into dst.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/godwit-dns/godwit/server"
 	"github.com/godwit-dns/godwit/zones"
 	mdns "github.com/miekg/dns"
 )
@@ -22,13 +23,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if *cfgPath == "" || fs.NArg() > 0 {
 		return errUsage
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := server.LoadConfig(*cfgPath, server.Flags{})
 	if err != nil {
 		return err
 	}
-	b, err := build(cfg)
-	defer b.close()
-	warnings := nsWarnings(b.zones, b.services)
+	g, err := server.Build(cfg)
+	defer g.Close()
+	warnings := server.Warnings(g)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, w)
 	}
@@ -36,9 +37,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d zones, %d services, %d datacenters, %d checks",
-		cfg.path, len(b.zones), len(b.services), len(cfg.Datacenter), len(cfg.Check))
+		cfg.Path(), len(g.Zones()), len(g.Services), len(cfg.Datacenter), len(cfg.Check))
 	if len(warnings) > 0 {
-		fmt.Fprintf(stdout, ", %d warning%s", len(warnings), plural(len(warnings)))
+		fmt.Fprintf(stdout, ", %d warning%s", len(warnings), map[bool]string{true: "s"}[len(warnings) != 1])
 	}
 	fmt.Fprintln(stdout)
 	return nil
@@ -69,23 +70,16 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 		}
 		qtype = t
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := server.LoadConfig(*cfgPath, server.Flags{})
 	if err != nil {
 		return err
 	}
-	b, err := build(cfg)
-	defer b.close()
+	g, err := server.Build(cfg)
+	defer g.Close()
 	if err != nil {
 		return err
-	}
-	env := zones.Env{Seq: 1}
-	if b.geo != nil {
-		env.Geo = b.geo
-	}
-	if b.routes != nil {
-		env.Routes = b.routes
 	}
 	c := zones.Client{Addr: addr.Unmap(), SourceBits: *ecs}
-	fmt.Fprint(stdout, zones.Explain(b.set, mdns.Fqdn(fs.Arg(0)), qtype, c, &env).String())
+	fmt.Fprint(stdout, g.Explain(mdns.Fqdn(fs.Arg(0)), qtype, c).String())
 	return nil
 }

@@ -91,3 +91,35 @@ func TestBadZones(t *testing.T) {
 		}
 	}
 }
+
+// check prints warnings as file:line: warning: and still exits 0.
+func TestCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zone := "$TTL 3600\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\n"
+	if err := os.WriteFile(filepath.Join(dir, "zones", "example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(cfg, []byte("[server]\nlisten = [\"127.0.0.1:0\"]\n[status]\nlisten = \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check", "-config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	zf := filepath.Join(dir, "zones", "example.test.zone")
+	for _, want := range []string{
+		zf + ":3: warning: zone example.test. has a single name server",
+		zf + ":3: warning: name server ns1.example.test. of example.test. has no A or AAAA record",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr\n%s\ndoes not contain %q", stderr.String(), want)
+		}
+	}
+	if !strings.Contains(stdout.String(), "ok: 1 zones, 0 services, 0 datacenters, 0 checks, 2 warnings") {
+		t.Errorf("summary %q", stdout.String())
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -32,7 +34,7 @@ import (
 // a delegation's name servers), so the test needs root or CAP_NET_BIND_SERVICE;
 // without it the test skips, unless GODWIT_ACCEPTANCE is set.
 func TestDelegation(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	nsdBin := sbinTool(t, "nsd")
 	unboundBin := sbinTool(t, "unbound")
 	began := time.Now()
@@ -42,7 +44,7 @@ func TestDelegation(t *testing.T) {
 	}
 	parent, ns1, ns2 := port53Addrs(t)
 	dir := t.TempDir()
-	port := freePort(t, "127.0.0.1")
+	port := testsupport.FreePort(t, "127.0.0.1")
 	data := map[string]any{"Dir": dir, "Testdata": testdata, "Parent": parent, "NS1": ns1, "NS2": ns2, "Port": port}
 	if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
 		t.Fatal(err)
@@ -189,7 +191,7 @@ func sbinTool(t *testing.T, name string) string {
 	if p := "/usr/sbin/" + name; fileExists(p) {
 		return p
 	}
-	return needTool(t, name)
+	return testsupport.NeedTool(t, name)
 }
 
 func fileExists(p string) bool {
@@ -255,7 +257,7 @@ func canBind53(addrs []string) error {
 type daemon struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testsupport.LockedBuffer
 	done chan struct{}
 }
 
@@ -263,7 +265,7 @@ type daemon struct {
 // PID, SIGKILL after 5 s).
 func startDaemon(t *testing.T, name, bin string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{name: name, cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemon{name: name, cmd: exec.Command(bin, args...), out: &testsupport.LockedBuffer{}, done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -313,7 +315,7 @@ func waitDNS(t *testing.T, d *daemon, addr, zone, logfile string) {
 }
 
 // stopGodwit stops one instance with SIGTERM to its PID and waits for it.
-func stopGodwit(t *testing.T, s *server) {
+func stopGodwit(t *testing.T, s *godwitProc) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -347,7 +349,7 @@ func digAt(t *testing.T, addr string, args ...string) delegReply {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	full := append([]string{"@" + host, "-p", port, "+time=5", "+tries=1", "+nocookie"}, args...)
-	out, err := exec.CommandContext(ctx, needTool(t, "dig"), full...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, testsupport.NeedTool(t, "dig"), full...).CombinedOutput()
 	if err != nil {
 		t.Logf("dig %s: %v", strings.Join(full, " "), err)
 	}

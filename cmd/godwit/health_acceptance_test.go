@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
 // TestAcceptanceHealth is health failover end to end: real HTTP backends on
@@ -25,7 +27,7 @@ import (
 // state file), and fail-open when everything is down.
 // Config template: testdata/acceptance/health/godwit.toml.tmpl.
 func TestAcceptanceHealth(t *testing.T) {
-	needTool(t, "dig")
+	testsupport.NeedTool(t, "dig")
 	testStart := time.Now()
 	testdata, err := filepath.Abs("../../testdata/acceptance/health")
 	if err != nil {
@@ -181,7 +183,7 @@ func TestAcceptanceHealth(t *testing.T) {
 func startBackends(t *testing.T, addrs ...string) (int, map[string]*atomic.Bool) {
 	t.Helper()
 	for try := 0; try < 10; try++ {
-		port := freePort(t, addrs[0])
+		port := testsupport.FreePort(t, addrs[0])
 		var ls []net.Listener
 		var err error
 		for _, a := range addrs {
@@ -229,7 +231,7 @@ type digAnswer struct {
 	raw   string
 }
 
-func digAnswers(t *testing.T, s *server, name string) digAnswer {
+func digAnswers(t *testing.T, s *godwitProc, name string) digAnswer {
 	t.Helper()
 	out := s.dig(t, name, "A")
 	a := digAnswer{ttl: -1, raw: out}
@@ -275,7 +277,7 @@ func sorted(s []string) string {
 }
 
 // explainText is the text form of the live explain of name for client.
-func explainText(t *testing.T, s *server, name, client string) string {
+func explainText(t *testing.T, s *godwitProc, name, client string) string {
 	t.Helper()
 	var res struct {
 		Text string `json:"text"`
@@ -286,7 +288,7 @@ func explainText(t *testing.T, s *server, name, client string) string {
 
 // statusPost POSTs a JSON body to the status server (from loopback, which
 // needs no token) and fails unless it answers 2xx.
-func statusPost(t *testing.T, s *server, path, body string) {
+func statusPost(t *testing.T, s *godwitProc, path, body string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

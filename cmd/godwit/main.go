@@ -13,6 +13,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/godwit-dns/godwit/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -73,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	default:
-		for _, e := range unjoin(err) {
+		for _, e := range server.Unjoin(err) {
 			fmt.Fprintf(stderr, "godwit: %v\n", e)
 		}
 		return 1

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -63,7 +65,7 @@ func TestSoakShort(t *testing.T) {
 
 	healthPort, backends := startBackends(t, flapAddr, stableAddr)
 	vars := map[string]any{
-		"BGPPort": freePort(t, "127.0.0.1"), "BirdAddr": birdAddr, "BirdPort": freePort(t, birdAddr),
+		"BGPPort": testsupport.FreePort(t, "127.0.0.1"), "BirdAddr": birdAddr, "BirdPort": testsupport.FreePort(t, birdAddr),
 		"HealthPort": healthPort, "FlapAddr": flapAddr, "StableAddr": stableAddr,
 		"CheckInterval": "250ms", "CheckTimeout": "200ms",
 	}
@@ -201,7 +203,7 @@ func churnZone(n int) string {
 // names, -1 on any failure.
 func soakTXTSerial(addr string) int64 {
 	c := &mdns.Client{Timeout: time.Second}
-	r, _, err := c.Exchange(newQuery("www.churn.soak.test.", mdns.TypeTXT, ""), addr)
+	r, _, err := c.Exchange(testsupport.Query("www.churn.soak.test.", mdns.TypeTXT, ""), addr)
 	if err != nil || len(r.Answer) != 1 {
 		return -1
 	}
@@ -334,7 +336,7 @@ func soakLoad(ctx context.Context, addr string, qs []soakQuery, workers, qps int
 				if i%2 == 1 {
 					ecs = "81.2.69.142"
 				}
-				r, _, err := c.ExchangeWithConn(newQuery(q.name, q.qtype, ecs), conn)
+				r, _, err := c.ExchangeWithConn(testsupport.Query(q.name, q.qtype, ecs), conn)
 				st.sent.Add(1)
 				if err != nil {
 					st.lost.Add(1)
