@@ -71,12 +71,12 @@ func TestSetOverridePersistsAndReloads(t *testing.T) {
 		kind, key, state string
 		want             Status
 	}{
-		{KindDatacenter, "ams", "drain", Status{Drained: true}},
-		{KindAddress, "::ffff:192.0.2.1", "up", Status{Up: true}}, // address beats datacenter; mapped form unmapped
-		{KindAddress, "192.0.2.1", "down", Status{}},
-		{KindAddress, "192.0.2.1", "clear", Status{Drained: true}},
+		{KindDatacenter, "ams", "drain", Status{Drained: true, Override: OverrideDrain}},
+		{KindAddress, "::ffff:192.0.2.1", "up", Status{Up: true, Override: OverrideUp}}, // address beats datacenter; mapped form unmapped
+		{KindAddress, "192.0.2.1", "down", Status{Override: OverrideDown}},
+		{KindAddress, "192.0.2.1", "clear", Status{Drained: true, Override: OverrideDrain}},
 		{KindDatacenter, "ams", "clear", Status{Up: true}},
-		{KindDatacenter, "ams", "down", Status{}},
+		{KindDatacenter, "ams", "down", Status{Override: OverrideDown}},
 	}
 	for _, s := range steps {
 		if err := c.SetOverride(s.kind, s.key, s.state); err != nil {

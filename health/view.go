@@ -9,6 +9,8 @@ import (
 type Status struct {
 	Up      bool // may be served
 	Drained bool // taken out by an admin drain (Up is false); reported apart from failures
+	// Override is the admin override that decided, 0 when the probes did.
+	Override OverrideState
 	// Settle is the time until this status could next change (the next
 	// probe that could flip it, or 0 when the state is stable). Select uses
 	// it to shorten TTLs while anything is in doubt.
@@ -123,9 +125,9 @@ func (o OverrideState) MarshalText() ([]byte, error) { return []byte(o.String())
 func (o OverrideState) status() Status {
 	switch o {
 	case OverrideDown:
-		return Status{}
+		return Status{Override: o}
 	case OverrideDrain:
-		return Status{Drained: true}
+		return Status{Drained: true, Override: o}
 	}
-	return Status{Up: true}
+	return Status{Up: true, Override: o}
 }

@@ -80,7 +80,8 @@ type TraceHealth struct {
 	Check      string     `json:"check,omitempty"`
 	Up         bool       `json:"up"`
 	Drained    bool       `json:"drained,omitempty"`
-	Settle     string     `json:"settle,omitempty"` // time until it could change; "" when stable
+	Override   string     `json:"override,omitempty"` // the admin override that decided: up, down or drain
+	Settle     string     `json:"settle,omitempty"`   // time until it could change; "" when stable
 	Chosen     bool       `json:"chosen"`
 }
 
@@ -210,6 +211,9 @@ func (t *Trace) String() string {
 			state = "drained"
 		case !h.Up:
 			state = "down"
+		}
+		if h.Override != "" {
+			state += " by admin override"
 		}
 		if h.Settle != "" {
 			state += ", may change in " + h.Settle

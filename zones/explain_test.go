@@ -18,7 +18,8 @@ func TestTraceString(t *testing.T) {
 	env := &Env{
 		Geo:    testGeo,
 		Rand:   rand.New(rand.NewPCG(1, 2)),
-		Health: fakeHealth{ip("203.0.113.1"): {Up: false, Settle: 4 * time.Second}, ip("203.0.113.2"): {Up: false, Drained: true}},
+		Health: fakeHealth{ip("203.0.113.1"): {Up: false, Settle: 4 * time.Second},
+			ip("203.0.113.2"): {Up: false, Drained: true, Override: health.OverrideDrain}},
 	}
 	var tr Trace
 	sel := Select(s, mdns.TypeA, client("100.64.0.1", 24), env, nil, &tr)
@@ -32,7 +33,7 @@ func TestTraceString(t *testing.T) {
 		"1. iad          map entry asn:64500, position 1",
 		"2. ams          distance 7",
 		"203.0.113.1              down, may change in 4s (no check)",
-		"203.0.113.2              drained (no check)",
+		"203.0.113.2              drained by admin override (no check)",
 		"* ams          192.0.2.1",
 		"answer      192.0.2.1 198.51.100.1",
 		"ttl         5: an address may change state in 4s; clamped to [min_ttl 5, ttl 30]",

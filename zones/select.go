@@ -236,6 +236,9 @@ func (s *Service) healthPass(h HealthView, up *upSet, tr *Trace) uint32 {
 				}
 				if tr != nil {
 					th := TraceHealth{Datacenter: t.Datacenter, Address: a, Check: t.Check, Up: st.Up, Drained: st.Drained}
+					if st.Override != 0 {
+						th.Override = st.Override.String()
+					}
 					if st.Settle > 0 {
 						th.Settle = seconds(st.Settle)
 					}
