@@ -17,8 +17,8 @@ help: ## list the targets
 build: ## build bin/godwit
 	$(GO) build -o $(BIN) ./cmd/godwit
 
-run: build ## serve the built-in demo on 127.0.0.1:5353 (status page 127.0.0.1:8053)
-	./$(BIN) serve
+run: build ## serve the built-in demo on 127.0.0.1:5353 (status page 127.0.0.1:8053); flags in ARGS="-status-listen 127.0.0.1:8054"
+	./$(BIN) demo $(ARGS)
 
 test: tools lint ## install missing test tools, then run every test (unit, integration, dig acceptance)
 	GODWIT_ACCEPTANCE=1 $(GO) test -count=1 -timeout 9m $(PKGS)

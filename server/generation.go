@@ -455,3 +455,21 @@ func Warnings(g *Generation) []string {
 	}
 	return out
 }
+
+// Query is what a query carries that locates its client.
+type Query struct {
+	Source netip.Addr   // the address the query came from
+	ECS    netip.Prefix // its Client Subnet option's source prefix; invalid: none
+}
+
+// ExplainQuery explains the answer to q the way the server answers it:
+// the ECS address masked to its source prefix, as the handler reads it,
+// and the query's source where ECS is /0 or geo.use_ecs is off.
+func (g *Generation) ExplainQuery(qname string, qtype uint16, q Query) *zones.Explanation {
+	ci := dns.ClientInfo{Source: q.Source.Unmap()}
+	if q.ECS.IsValid() {
+		ci.ECSPrefix = q.ECS.Masked()
+		ci.ECS = g.Config.Geo.UseECS && q.ECS.Bits() > 0
+	}
+	return g.Explain(qname, qtype, clientOf(&ci))
+}

@@ -160,13 +160,13 @@ func Start(ctx context.Context, cfg *Config, opt Options) (*Server, error) {
 	}
 	if err := s.dns.Start(ctx); err != nil {
 		s.Shutdown()
-		return nil, err
+		return nil, fmt.Errorf("%w (server.listen; -listen overrides it)", err)
 	}
 	if cfg.Status.Listen != "" {
 		s.status = status.New(cfg.Status, &backend{s}, s.reg, log.With("subsystem", "status"))
 		if err := s.status.Start(ctx); err != nil {
 			s.Shutdown()
-			return nil, fmt.Errorf("status: %w", err)
+			return nil, fmt.Errorf("%w (status.listen; -status-listen overrides it)", err)
 		}
 		s.status.SetReady(true)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,12 +64,17 @@ type godwitProc struct {
 var servingRE = regexp.MustCompile(`serving DNS on (\S+)`)
 var statusRE = regexp.MustCompile(`status page on http://(\S+?)/`)
 
-// startGodwit runs `godwit serve ARGS -listen 127.0.0.1:0 -status-listen
-// 127.0.0.1:0` and waits for its "serving DNS on" line, the readiness signal.
+// startGodwit runs `godwit serve -listen 127.0.0.1:0 -status-listen
+// 127.0.0.1:0 ARGS` (`godwit demo …` when ARGS name no -config) and waits
+// for its "serving DNS on" line, the readiness signal.
 func startGodwit(t *testing.T, args ...string) *godwitProc {
 	t.Helper()
 	bin := godwitBinary(t)
-	args = append([]string{"serve", "-listen", "127.0.0.1:0", "-status-listen", "127.0.0.1:0"}, args...)
+	sub := "demo"
+	if slices.Contains(args, "-config") {
+		sub = "serve"
+	}
+	args = append([]string{sub, "-listen", "127.0.0.1:0", "-status-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()

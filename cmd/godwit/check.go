@@ -1,27 +1,30 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 
-	"github.com/godwit-dns/godwit/server"
-	"github.com/godwit-dns/godwit/zones"
 	mdns "github.com/miekg/dns"
+
+	"github.com/godwit-dns/godwit/server"
 )
 
 // cmdCheck validates a config and everything it names, printing each
 // problem as file:line: message. Any problem makes it exit 1. Warnings
 // (file:line: warning: message, on stderr) leave the exit status at 0.
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("check", stderr)
-	cfgPath := fs.String("config", "", "config file to check")
-	if err := fs.Parse(args); err != nil {
+func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", stdout)
+	cfgPath := fs.String("config", defaultConfig, "config file to check")
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if *cfgPath == "" || fs.NArg() > 0 {
-		return errUsage
+	if len(rest) > 0 {
+		return usagef("check takes no arguments (got %q); name the config with -config", rest[0])
 	}
 	cfg, err := server.LoadConfig(*cfgPath, server.Flags{})
 	if err != nil {
@@ -38,35 +41,83 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d zones, %d services, %d datacenters, %d checks",
 		cfg.Path(), len(g.Zones()), len(g.Services), len(cfg.Datacenter), len(cfg.Check))
-	if len(warnings) > 0 {
-		fmt.Fprintf(stdout, ", %d warning%s", len(warnings), map[bool]string{true: "s"}[len(warnings) != 1])
+	if n := len(warnings); n == 1 {
+		fmt.Fprint(stdout, ", 1 warning")
+	} else if n > 1 {
+		fmt.Fprintf(stdout, ", %d warnings", n)
 	}
 	fmt.Fprintln(stdout)
 	return nil
 }
 
+// ecsBits is -ecs-bits: unset means the query carries no ECS option.
+type ecsBits struct {
+	n   int
+	set bool
+}
+
+func (e *ecsBits) String() string {
+	if e == nil || !e.set {
+		return ""
+	}
+	return strconv.Itoa(e.n)
+}
+
+func (e *ecsBits) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 128 {
+		return fmt.Errorf("%q is not a prefix length (0 to 32 for IPv4, 0 to 128 for IPv6)", s)
+	}
+	e.n, e.set = n, true
+	return nil
+}
+
 // cmdExplain prints how the answer to NAME [TYPE] for one client is chosen,
-// offline, from the config and the files it names.
-func cmdExplain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("explain", stderr)
-	cfgPath := fs.String("config", "", "config file")
-	client := fs.String("client", "", "client address (the ECS address or the resolver's)")
-	ecs := fs.Int("ecs-bits", -1, "treat -client as an ECS source prefix of this length (default: no ECS)")
-	if err := fs.Parse(args); err != nil {
+// offline, from the config and the files it names, on the path the server
+// takes: the ECS option as the server reads it (the address masked to
+// -ecs-bits; /0, or geo.use_ecs off, locates the query's source instead).
+func cmdExplain(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlagSet("explain", stdout)
+	cfgPath := fs.String("config", defaultConfig, "config file")
+	client := fs.String("client", "", "the client's address: the ECS address with -ecs-bits, else the querying resolver's")
+	var ecs ecsBits
+	fs.Var(&ecs, "ecs-bits", "the query carries ECS `N` bits of -client (as dig +subnet=CLIENT/N); omit for a query without ECS")
+	source := fs.String("source", "", "the querying resolver's address, where it differs from -client (with -ecs-bits)")
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if *cfgPath == "" || *client == "" || fs.NArg() < 1 || fs.NArg() > 2 {
-		return errUsage
+	switch {
+	case *client == "":
+		return usagef("-client is required")
+	case len(rest) == 0:
+		return usagef("name the question: NAME [TYPE]")
+	case len(rest) > 2:
+		return usagef("too many arguments: %q", rest[2:])
 	}
+	var q server.Query
 	addr, err := netip.ParseAddr(*client)
 	if err != nil {
-		return fmt.Errorf("-client: %w", err)
+		return usagef("-client %q is not an IP address", *client)
+	}
+	addr = addr.Unmap()
+	q.Source = addr
+	if *source != "" {
+		if q.Source, err = netip.ParseAddr(*source); err != nil {
+			return usagef("-source %q is not an IP address", *source)
+		}
+	}
+	if ecs.set {
+		if ecs.n > addr.BitLen() {
+			return usagef("-ecs-bits %d: an IPv%d address has %d bits", ecs.n, map[int]int{32: 4, 128: 6}[addr.BitLen()], addr.BitLen())
+		}
+		q.ECS = netip.PrefixFrom(addr, ecs.n)
 	}
 	qtype := uint16(mdns.TypeA)
-	if fs.NArg() == 2 {
-		t, ok := mdns.StringToType[strings.ToUpper(fs.Arg(1))]
+	if len(rest) == 2 {
+		t, ok := mdns.StringToType[strings.ToUpper(rest[1])]
 		if !ok {
-			return fmt.Errorf("unknown type %q", fs.Arg(1))
+			return usagef("unknown type %q", rest[1])
 		}
 		qtype = t
 	}
@@ -79,7 +130,6 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := zones.Client{Addr: addr.Unmap(), SourceBits: *ecs}
-	fmt.Fprint(stdout, g.Explain(mdns.Fqdn(fs.Arg(0)), qtype, c).String())
+	fmt.Fprint(stdout, g.ExplainQuery(mdns.Fqdn(rest[0]), qtype, q).String())
 	return nil
 }

@@ -1,7 +1,6 @@
 // Command godwit is a geo-aware authoritative DNS server for global server
-// load balancing. Subcommands: serve (the default), check, explain, version.
-// It owns flags, the config file, wiring the packages together, signals and
-// reload orchestration; the DNS behaviour lives in the packages it wires.
+// load balancing. It owns flags and subcommands; the serving runtime is the
+// server package, the DNS behaviour lives in the packages it wires.
 package main
 
 import (
@@ -34,45 +33,83 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  godwit [serve] [-config FILE] [-listen ADDR,...] [-status-listen ADDR] [-nsid NAME]
-  godwit check   -config FILE
-  godwit explain -config FILE -client IP [-ecs-bits N] NAME [TYPE]
-  godwit version
+// defaultConfig is where serve, check and explain look without -config:
+// the path contrib/godwit.service installs.
+const defaultConfig = "/etc/godwit/godwit.toml"
 
-With no -config, serve runs the built-in demo (zone example.test and GSLB
-services under gslb.example.test on 127.0.0.1:5353).
-`
+// command is one subcommand: its synopsis for the usage text and what runs
+// it.
+type command struct {
+	name, synopsis, summary string
+	run                     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands is filled in init: the commands' flag sets print their usage
+// from it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "[-config FILE] [-listen ADDR,...] [-status-listen ADDR] [-nsid NAME] [-log-level LEVEL]",
+			"serve DNS and the status page (config: " + defaultConfig + " unless -config)", cmdServe},
+		{"demo", "[-listen ADDR,...] [-status-listen ADDR] [-log-level LEVEL]",
+			"serve the built-in demo on 127.0.0.1:5353, status page on 127.0.0.1:8053", cmdDemo},
+		{"check", "[-config FILE]", "validate a config and every file it names", cmdCheck},
+		{"explain", "[-config FILE] -client IP [-ecs-bits N] [-source IP] NAME [TYPE]",
+			"show how the answer to NAME for a client is chosen, offline", cmdExplain},
+		{"ctl", "[-status ADDR] [-token TOKEN] [-json] status | reload | override ... | explain ...",
+			"ask a running server through its status API", cmdCtl},
+		{"version", "", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintln(stdout, "godwit", versionString())
+			return nil
+		}},
+		{"help", "[COMMAND]", "this text, or one command's flags", cmdHelp},
+	}
+}
+
+func findCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: godwit COMMAND [flags] [arguments]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nWith no command godwit runs serve. `godwit help COMMAND` lists a command's flags;\nflags may follow the arguments (godwit explain -client 192.0.2.1 NAME -ecs-bits 24).\n")
+	return b.String()
+}
 
 // run is main without the process: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+	name := "serve"
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			fmt.Fprint(stdout, usage())
+			return 0
+		case !strings.HasPrefix(a, "-"):
+			name, args = a, args[1:]
+		}
 	}
-	var err error
-	switch sub {
-	case "serve":
-		err = cmdServe(ctx, args, stdout, stderr)
-	case "check":
-		err = cmdCheck(args, stdout, stderr)
-	case "explain":
-		err = cmdExplain(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "godwit", versionString())
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "godwit: unknown command %q\n%s", sub, usage)
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "godwit: unknown command %q\n\n%s", name, usage())
 		return 2
 	}
+	err := c.run(ctx, args, stdout, stderr)
+	var ue *usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprint(stderr, usage)
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "godwit %s: %s\nusage: godwit %s %s\n", name, ue.msg, name, c.synopsis)
 		return 2
 	default:
 		for _, e := range server.Unjoin(err) {
@@ -82,10 +119,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-var errUsage = errors.New("usage")
+// usageError is a command line that cannot be run: the message says why.
+type usageError struct{ msg string }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// newFlagSet returns the flag set of command name; -h prints its usage to
+// stdout.
+func newFlagSet(name string, stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		c := findCommand(name)
+		fmt.Fprintf(fs.Output(), "usage: godwit %s %s\n\n%s.\n\nflags:\n", name, c.synopsis, c.summary)
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// parse parses args into fs, letting flags follow the arguments (the dig
+// habit: explain NAME -ecs-bits 24), and returns the arguments. -h prints
+// the command's usage; a bad flag is a usage error naming it.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+		if a == "--" {
+			break
+		}
+	}
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard) // run reports the error once
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func cmdHelp(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage())
+		return nil
+	}
+	c := findCommand(args[0])
+	if c == nil || c.name == "help" || c.name == "version" {
+		if c == nil {
+			return usagef("unknown command %q", args[0])
+		}
+		fmt.Fprintf(stdout, "usage: godwit %s %s\n\n%s.\n", c.name, c.synopsis, c.summary)
+		return nil
+	}
+	return c.run(context.Background(), []string{"-h"}, stdout, stderr)
 }

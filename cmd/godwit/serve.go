@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,38 +15,81 @@ import (
 	"github.com/godwit-dns/godwit/server"
 )
 
+// serveFlags are the flags serve and demo share.
+type serveFlags struct {
+	listen, statusListen, logLevel, nsid *string
+}
+
+func addServeFlags(fs *flag.FlagSet, nsid bool) serveFlags {
+	f := serveFlags{
+		listen:       fs.String("listen", "", "DNS listen addresses, comma-separated (overrides server.listen)"),
+		statusListen: fs.String("status-listen", "", "status server address (overrides status.listen)"),
+		logLevel:     fs.String("log-level", "info", "debug, info, warn or error"),
+	}
+	if nsid {
+		f.nsid = fs.String("nsid", "", "this instance's name for NSID and CHAOS id.server (overrides server.nsid and server.identity)")
+	}
+	return f
+}
+
+func (f serveFlags) server() server.Flags {
+	sf := server.Flags{StatusListen: *f.statusListen}
+	if f.nsid != nil {
+		sf.NSID = *f.nsid
+	}
+	if *f.listen != "" {
+		sf.Listen = strings.Split(*f.listen, ",")
+	}
+	return sf
+}
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	cfgPath := fs.String("config", "", "config file (default: the built-in demo)")
-	listen := fs.String("listen", "", "DNS listen addresses, comma-separated (overrides server.listen)")
-	statusListen := fs.String("status-listen", "", "status server address (overrides status.listen)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	nsid := fs.String("nsid", "", "this instance's name for NSID and CHAOS id.server (overrides server.nsid and server.identity)")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("serve", stdout)
+	cfgPath := fs.String("config", defaultConfig, "config file")
+	f := addServeFlags(fs, true)
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return errUsage
+	if len(rest) > 0 {
+		return usagef("serve takes no arguments (got %q)", rest[0])
 	}
+	if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) && *cfgPath == defaultConfig {
+		return fmt.Errorf("%s: no such file: write a config there, pass -config FILE, or try `godwit demo`", defaultConfig)
+	}
+	return serve(ctx, *cfgPath, f.server(), *f.logLevel, stdout, stderr)
+}
+
+// cmdDemo serves the built-in demo: zone example.test and GSLB services
+// under gslb.example.test, unpacked to a temporary directory.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stdout)
+	f := addServeFlags(fs, false)
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("demo takes no arguments (got %q)", rest[0])
+	}
+	path, cleanup, err := unpackDemo()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	sf := f.server()
+	sf.Demo = true
+	return serve(ctx, path, sf, *f.logLevel, stdout, stderr)
+}
+
+// serve runs a server on the config at path until SIGINT or SIGTERM;
+// SIGHUP reloads.
+func serve(ctx context.Context, path string, flags server.Flags, logLevel string, stdout, stderr io.Writer) error {
 	var lvl slog.LevelVar
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return usagef("-log-level %q: want debug, info, warn or error", logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
-
-	flags := server.Flags{StatusListen: *statusListen, NSID: *nsid}
-	if *listen != "" {
-		flags.Listen = strings.Split(*listen, ",")
-	}
-	path := *cfgPath
-	if path == "" {
-		p, cleanup, err := unpackDemo()
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		path, flags.Demo = p, true
-	}
 	cfg, err := server.LoadConfig(path, flags)
 	if err != nil {
 		return err
