@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/BurntSushi/toml"
@@ -158,6 +159,13 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	// optional keys with pointers, checks fill zero fields in WithDefaults.
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
+		var pe toml.ParseError
+		if !errors.As(err, &pe) {
+			// A value of the wrong type: report every one, each at its line.
+			if errs := cfg.typeErrors(string(data)); len(errs) > 0 {
+				return nil, errors.Join(errs...)
+			}
+		}
 		return nil, tomlError(path, err)
 	}
 	var errs []error
@@ -229,6 +237,43 @@ func (c *Config) at(key string, err error) error {
 	return &ConfigError{File: c.path, Line: c.lines.Line(key), Err: fmt.Errorf("%s: %w", key, err)}
 }
 
+// atKeyOf wraps err, a problem a package validator found in the section
+// (or array element) at key, as a ConfigError at the line of the key the
+// message starts with ("listen \"x\": …", "check \"web\": timeout: …"),
+// else at the section's line. A message that already starts with the
+// section's name does not get it twice.
+func (c *Config) atKeyOf(key string, err error) error {
+	msg := err.Error()
+	section := key
+	if i := strings.IndexByte(key, '.'); i >= 0 {
+		section = key[:i]
+	}
+	rest, dup := strings.CutPrefix(msg, section+": ")
+	if strings.HasPrefix(rest, "check ") && strings.HasPrefix(key, "check.") {
+		if _, after, ok := strings.Cut(rest, "\": "); ok {
+			rest = after
+		}
+	}
+	word := rest[:len(rest)-len(strings.TrimLeft(rest, "abcdefghijklmnopqrstuvwxyz0123456789_."))]
+	for w := strings.TrimRight(word, "."); w != ""; {
+		if l, ok := c.lines.lines[key+"."+w]; ok {
+			if dup {
+				err = errors.New(msg[len(section)+2:])
+			}
+			return &ConfigError{File: c.path, Line: l, Err: fmt.Errorf("%s: %w", key, err)}
+		}
+		i := strings.LastIndexByte(w, '.')
+		if i < 0 {
+			break
+		}
+		w = w[:i]
+	}
+	if dup {
+		return &ConfigError{File: c.path, Line: c.lines.Line(key), Err: err}
+	}
+	return c.at(key, err)
+}
+
 // validate checks each section and collects every problem with its line.
 func (c *Config) validate() error {
 	var errs []error
@@ -244,7 +289,7 @@ func (c *Config) validate() error {
 				errs = append(errs, &ConfigError{File: c.path, Line: c.lines.Line(ke.Key), Err: e})
 				continue
 			}
-			errs = append(errs, c.at(key, e))
+			errs = append(errs, c.atKeyOf(key, e))
 		}
 	}
 	check("server", c.Server.Validate())

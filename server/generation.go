@@ -191,7 +191,9 @@ func build(prev *Generation, next *Config, ch changes) (*Generation, *assembleRe
 	setErr := rep.setErr
 	g.closeNew(prev)
 	g, rep = assemble(prev, prev.Config, ch)
-	rep.fail(srcConfig, next.path, next.serviceError(setErr))
+	for _, e := range unjoin(setErr) {
+		rep.fail(srcConfig, next.path, next.serviceError(e))
+	}
 	if g.Set == nil {
 		g.closeNew(prev)
 		g = prev
@@ -227,7 +229,9 @@ func assemble(prev *Generation, cfg *Config, ch changes) (*Generation, *assemble
 	}
 	if err != nil {
 		rep.setErr = err
-		if prev == nil {
+		// At start, a zone that did not load leaves services outside every
+		// zone: that is the zone's error, already reported, not the config's.
+		if prev == nil && !slices.ContainsFunc(rep.files, func(f fileEvent) bool { return f.src == srcZone && f.err != nil }) {
 			for _, e := range unjoin(err) {
 				rep.fail(srcConfig, cfg.path, cfg.serviceError(e))
 			}
@@ -269,7 +273,7 @@ func (rep *assembleReport) loadZones(prev *Generation, cfg *Config, ch changes) 
 	if !sameDir || ch.all {
 		list, err := zones.ZoneFiles(cfg.Zones.Dir)
 		if err != nil {
-			rep.fail(srcZone, cfg.Zones.Dir, fmt.Errorf("zones: %w", err))
+			rep.fail(srcZone, cfg.Zones.Dir, cfg.at("zones.dir", err))
 			return next
 		}
 		files = list
@@ -342,12 +346,12 @@ func (rep *assembleReport) loadGeo(prev *Generation, cfg *Config, ch changes) *g
 	}
 	// Blame the file that failed.
 	blamed := false
-	for _, p := range [][2]string{{cfg.Geo.CityDB, ""}, {"", cfg.Geo.ASNDB}} {
-		if p[0] == "" && p[1] == "" {
+	for _, p := range []struct{ key, city, asn string }{{"geo.city_db", cfg.Geo.CityDB, ""}, {"geo.asn_db", "", cfg.Geo.ASNDB}} {
+		if p.city == "" && p.asn == "" {
 			continue
 		}
-		if _, e := geo.Open(p[0], p[1]); e != nil {
-			rep.fail(srcMMDB, p[0]+p[1], fmt.Errorf("geo: %w", e))
+		if _, e := geo.Open(p.city, p.asn); e != nil {
+			rep.fail(srcMMDB, p.city+p.asn, cfg.missingFile(p.key, fmt.Errorf("geo: %w", e)))
 			blamed = true
 		}
 	}
@@ -372,7 +376,7 @@ func (rep *assembleReport) loadRoutes(prev *Generation, cfg *Config, ch changes)
 	}
 	t, err := routes.LoadFile(cfg.Routes.File, cfg.asnToDatacenter(), cfg.datacenterSet())
 	if err != nil {
-		rep.fail(srcRoutes, cfg.Routes.File, err)
+		rep.fail(srcRoutes, cfg.Routes.File, cfg.missingFile("routes.file", err))
 		if prev != nil {
 			return prev.Routes
 		}
@@ -406,6 +410,17 @@ func (c *Config) asnToDatacenter() map[uint32]string {
 		}
 	}
 	return m
+}
+
+// missingFile places an error opening a file the config names at the line
+// of its key, when the file is not there: the config is what to fix. Other
+// errors (a file that does not parse) already name the file and line.
+func (c *Config) missingFile(key string, err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return c.at(key, pe)
+	}
+	return err
 }
 
 // serviceError places an error NewSet found with a service at the line of

@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -77,13 +78,17 @@ func (n *node) get(t uint16) *rrset {
 // it is a name that exists even where the zone has no records, so its
 // ancestors become empty non-terminals.
 //
+// It reports every conflict it finds, joined.
+//
 // NewSet does not change the Zones (the Set shares their records), so a
 // reload may rebuild the Set from the Zones of files that did not change.
 func NewSet(zs []*Zone, svcs []*Service) (*Set, error) {
 	s := &Set{zones: make(map[string]*zoneData, len(zs))}
+	var errs []error
 	for _, z := range zs {
 		if _, dup := s.zones[z.Origin]; dup {
-			return nil, fmt.Errorf("zone %s is loaded twice (again from %s)", z.Origin, z.File)
+			errs = append(errs, fmt.Errorf("zone %s is loaded twice (again from %s)", z.Origin, z.File))
+			continue
 		}
 		s.zones[z.Origin] = compileZone(z)
 	}
@@ -94,8 +99,11 @@ func NewSet(zs []*Zone, svcs []*Service) (*Set, error) {
 	}
 	for _, svc := range svcs {
 		if err := s.addService(svc); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...) // every conflict at once
 	}
 	for _, zd := range s.zones {
 		zd.link()
