@@ -16,8 +16,8 @@ import (
 func TestTraceString(t *testing.T) {
 	s := geoService(t, 2)
 	env := &Env{
-		Geo:    testGeo,
-		Rand:   rand.New(rand.NewPCG(1, 2)),
+		Geo:  testGeo,
+		Rand: rand.New(rand.NewPCG(1, 2)),
 		Health: fakeHealth{ip("203.0.113.1"): {Up: false, Settle: 4 * time.Second},
 			ip("203.0.113.2"): {Up: false, Drained: true, Override: health.OverrideDrain}},
 	}
