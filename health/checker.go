@@ -78,6 +78,7 @@ type Checker struct {
 	ov        overrides
 	lim       Limits          // on the state file
 	known     known           // what the targets of the last Update have
+	knownOnly bool            // see RestrictOverrides
 	ctx       context.Context // set by Start
 	stop      context.CancelFunc
 	stopped   bool
@@ -613,6 +614,18 @@ func (c *Checker) SetOverride(kind, key, state string) error {
 	return nil
 }
 
+// RestrictOverrides puts in force, from the next Update or ReloadOverrides
+// on, only the state file's overrides for addresses and datacenters that
+// the targets given to Update have; each Update must then list every
+// target, checked or not (Check ""), for its overrides to apply. The
+// others stay in the file, not in force, and are logged. Without it every
+// entry is in force (the count and size limits apply either way).
+func (c *Checker) RestrictOverrides() {
+	c.mu.Lock()
+	c.knownOnly = true
+	c.mu.Unlock()
+}
+
 // SetLimits sets the limits on the state file, applied from the next
 // Update or ReloadOverrides on (zero fields: the defaults).
 func (c *Checker) SetLimits(l Limits) {
@@ -629,6 +642,12 @@ var ErrTooManyOverrides = errors.New("too many overrides")
 // the targets have; the others stay in the state file, not in force, and
 // are logged (the first few, as the file is the operator's to read).
 func (c *Checker) restrict(ov overrides, kn known, path string) overrides {
+	c.mu.Lock()
+	on := c.knownOnly
+	c.mu.Unlock()
+	if !on {
+		return ov
+	}
 	ov = ov.restrict(kn)
 	if n := len(ov.unknown); n > 0 {
 		keys := make([]string, 0, 5)

@@ -109,6 +109,10 @@ func TestStateFileUnknownKeys(t *testing.T) {
 	}
 	targets := []Target{{Datacenter: "ams", Addr: ip1}}
 	c := New(nil, nil, nil)
+	if err := c.Update(nil, targets, state); err != nil || len(c.Overrides()) != 4 {
+		t.Fatalf("not restricted: %v %v", c.Overrides(), err)
+	}
+	c.RestrictOverrides()
 	if err := c.Update(nil, targets, state); err != nil {
 		t.Fatal(err)
 	}
