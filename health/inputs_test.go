@@ -214,3 +214,15 @@ func TestFileCheckNotAFile(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestConfigLimits(t *testing.T) {
+	if l := (Config{}).Limits(); l.Overrides != DefaultMaxOverrides || l.StateFileBytes != DefaultMaxStateFileBytes {
+		t.Errorf("defaults: %+v", l)
+	}
+	if l := (Config{MaxOverrides: 5, MaxStateFileBytes: 100}).Limits(); l.Overrides != 5 || l.StateFileBytes != 100 {
+		t.Errorf("set: %+v", l)
+	}
+	if err := (Config{MaxOverrides: -1}).Validate(); err == nil {
+		t.Error("negative max_overrides accepted")
+	}
+}

@@ -1,9 +1,6 @@
 package zones
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Config is the [zones] section of godwit.toml. Dir is resolved by the
 // caller, relative to the config file, before it reaches LoadDir.
@@ -29,9 +26,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordsPerZone < 0 || c.MaxRecords < 0 {
 		return errors.New("zones: max_records_per_zone and max_records must not be negative")
-	}
-	if c.MaxRecordsPerZone > 0 && c.MaxRecords > 0 && c.MaxRecordsPerZone > c.MaxRecords {
-		return fmt.Errorf("zones: max_records_per_zone (%d) is more than max_records (%d)", c.MaxRecordsPerZone, c.MaxRecords)
 	}
 	return nil
 }

@@ -284,3 +284,24 @@ func TestZoneFilesAndDuplicateOrigin(t *testing.T) {
 		t.Errorf("a zone clashes with itself: %v", err)
 	}
 }
+
+func TestConfigLimits(t *testing.T) {
+	c := DefaultConfig()
+	if l := c.Limits(); l != DefaultLimits() {
+		t.Errorf("default limits %+v", l)
+	}
+	c.MaxRecords = 1000 // lower than the default per zone: the smaller one applies
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	if l := c.Limits(); l.Records != 1000 || l.RecordsPerZone != DefaultMaxRecordsPerZone {
+		t.Errorf("limits %+v", l)
+	}
+	c.MaxRecordsPerZone = -1
+	if err := c.Validate(); err == nil {
+		t.Error("negative limit accepted")
+	}
+	if l := (Config{Dir: "z"}).Limits(); l != DefaultLimits() {
+		t.Errorf("zero fields: %+v", l)
+	}
+}
