@@ -305,3 +305,31 @@ func TestConfigLimits(t *testing.T) {
 		t.Errorf("zero fields: %+v", l)
 	}
 }
+
+// TestRecordLimitInIncludeClosesIt: a parse stopped by the record limit
+// inside an $INCLUDE closes the included file.
+func TestRecordLimitInIncludeClosesIt(t *testing.T) {
+	var b strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&b, "h%d A 192.0.2.1\n", i)
+	}
+	dir := writeFiles(t, map[string]string{"inc.test.zone": apex + "$INCLUDE hosts.inc\n", "hosts.inc": b.String()})
+	fds := func() int {
+		e, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(e)
+	}
+	lim := DefaultLimits()
+	lim.RecordsPerZone = 10
+	before := fds()
+	for range 20 {
+		if _, err := lim.LoadFile(filepath.Join(dir, "inc.test.zone")); !errors.Is(err, errTooMany) || !strings.Contains(err.Error(), "hosts.inc:8:") {
+			t.Fatalf("error %v", err)
+		}
+	}
+	if after := fds(); after > before+2 {
+		t.Errorf("open files %d -> %d: the include is left open", before, after)
+	}
+}

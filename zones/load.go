@@ -233,6 +233,12 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			break // over the zone's record limit: reading on costs for nothing
 		}
 	}
+	// Stopped inside an $INCLUDE, the parser never closes it.
+	for _, r := range st.all {
+		if r.file != nil && !r.closed {
+			r.Close()
+		}
+	}
 	err := zp.Err()
 	if err == nil && (st.tooLarge != nil || st.tooLong != nil) {
 		err = errTooLarge // a read error the parser took for the end of input
@@ -475,9 +481,10 @@ type lineReader struct {
 	lines    int  // newlines read
 	lastNL   bool // the last byte read was a newline
 	seek     uint8
-	start    int // line of the record's first byte, when seek == seekFound
-	lineLen  int // bytes read in the current line
-	recBytes int // bytes read since the record's first byte
+	start    int  // line of the record's first byte, when seek == seekFound
+	lineLen  int  // bytes read in the current line
+	recBytes int  // bytes read since the record's first byte
+	closed   bool // Close was called
 }
 
 const (
@@ -569,6 +576,10 @@ func (r *lineReader) Stat() (fs.FileInfo, error) {
 
 // Close is called by the parser at the end of an $INCLUDEd file.
 func (r *lineReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	if s := r.st.stack; len(s) > 0 && s[len(s)-1] == r {
 		r.st.stack = s[:len(s)-1]
 	}
