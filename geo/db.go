@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
+
+// MaxFileBytes bounds a database file, which is held in memory: GeoIP2
+// City is about 130 MB and Enterprise several times that.
+const MaxFileBytes = 2 << 30
 
 // ErrDatabaseType is wrapped by Open's error when a file is a valid MaxMind
 // DB of the wrong kind (an ASN database given as city_db, or vice versa).
@@ -134,7 +139,9 @@ func Open(cityPath, asnPath string) (*DB, error) {
 
 func openSource(path string, k kind) (*source, error) {
 	start := time.Now()
-	buf, err := os.ReadFile(path)
+	// Not os.ReadFile: a named pipe given as a database must not hang the
+	// reload that opens it.
+	buf, err := inputfile.ReadFile(path, inputfile.Options{MaxBytes: MaxFileBytes})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", k.key, err)
 	}

@@ -10,11 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
 const testdata = "../testdata/geoip/"
@@ -549,6 +553,27 @@ func TestLookupTreeShapes(t *testing.T) {
 		want.Network = parsePrefix(t, tc.net)
 		if got != want {
 			t.Errorf("%s: Lookup(%s)\n got %+v\nwant %+v", tc.name, tc.addr, got, want)
+		}
+	}
+}
+
+// TestOpenRefusesNonFilesPromptly: a named pipe or a device given as a
+// database is refused at once (issue 19: a FIFO hung the reloader in open).
+func TestOpenRefusesNonFilesPromptly(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.mmdb")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{fifo, ""}, {"", fifo}, {"/dev/zero", ""}, {t.TempDir(), ""}} {
+		done := make(chan error, 1)
+		go func() { _, err := Open(p[0], p[1]); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, inputfile.ErrNotRegular) || !strings.Contains(err.Error(), p[0]+p[1]) {
+				t.Errorf("Open(%q, %q): %v", p[0], p[1], err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Open(%q, %q) still blocked after 10s", p[0], p[1])
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,15 +34,19 @@ type Target struct {
 
 // ProbeInfo describes one probe for the status page.
 type ProbeInfo struct {
-	Check       string        `json:"check"`
-	Type        string        `json:"type"`
-	Addr        netip.Addr    `json:"address"`     // the address probed
-	Answers     []netip.Addr  `json:"answers"`     // answered addresses judged by this probe
-	Datacenters []string      `json:"datacenters"` // sorted
-	State       State         `json:"state"`
-	HasResult   bool          `json:"has_result"`
-	LastOK      bool          `json:"last_ok"`
-	LastError   string        `json:"last_error,omitempty"`
+	Check       string       `json:"check"`
+	Type        string       `json:"type"`
+	Addr        netip.Addr   `json:"address"`     // the address probed
+	Answers     []netip.Addr `json:"answers"`     // answered addresses judged by this probe
+	Datacenters []string     `json:"datacenters"` // sorted
+	State       State        `json:"state"`
+	HasResult   bool         `json:"has_result"`
+	LastOK      bool         `json:"last_ok"`
+	LastError   string       `json:"last_error,omitempty"`
+	// CannotStart: the last probe could not even start (no file
+	// descriptor left for its socket or process); its result is unknown
+	// and did not count towards rise or fall.
+	CannotStart bool          `json:"cannot_start,omitempty"`
 	Latency     time.Duration `json:"latency_ns"`
 	LastProbe   time.Time     `json:"last_probe"`
 	NextProbe   time.Time     `json:"next_probe"`
@@ -71,6 +76,9 @@ type Checker struct {
 	answers   map[viewKey]probeKey // answered address -> its probe
 	stateFile string
 	ov        overrides
+	lim       Limits          // on the state file
+	known     known           // what the targets of the last Update have
+	knownOnly bool            // see RestrictOverrides
 	ctx       context.Context // set by Start
 	stop      context.CancelFunc
 	stopped   bool
@@ -101,6 +109,7 @@ type probe struct {
 	hasResult bool
 	lastOK    bool
 	lastErr   string
+	noStart   bool // the last probe could not start: see ProbeInfo.CannotStart
 	latency   time.Duration
 	lastAt    time.Time
 	nextAt    time.Time
@@ -166,9 +175,15 @@ func (c *Checker) Update(checks []CheckConfig, targets []Target, stateFile strin
 		entries[name] = checkEntry{cfg: cfg, prober: pr}
 	}
 
-	ov, ovErr := readOverrides(stateFile)
+	c.mu.Lock()
+	lim := c.lim
+	c.mu.Unlock()
+	kn := knownOf(targets)
+	ov, ovErr := readOverrides(stateFile, lim)
 	if ovErr != nil {
 		ovErr = fmt.Errorf("%w: %w", ErrOverrides, ovErr)
+	} else {
+		ov = c.restrict(ov, kn, stateFile)
 	}
 
 	c.mu.Lock()
@@ -221,6 +236,7 @@ func (c *Checker) Update(checks []CheckConfig, targets []Target, stateFile strin
 	}
 	c.answers = answers
 	c.stateFile = stateFile
+	c.known = kn
 	if ovErr == nil {
 		c.ov = ov
 	}
@@ -331,6 +347,10 @@ func jittered(d time.Duration) time.Duration {
 // record feeds one result to p's state machine, with the next probe due
 // after delay, and publishes a new View if anything a query sees changed.
 func (c *Checker) record(p *probe, err error, latency, delay time.Duration) {
+	if cannotStart(err) {
+		c.recordUnknown(p, err, delay)
+		return
+	}
 	c.mu.Lock()
 	if p.stale {
 		c.mu.Unlock()
@@ -338,6 +358,7 @@ func (c *Checker) record(p *probe, err error, latency, delay time.Duration) {
 	}
 	now := c.now()
 	ok := err == nil
+	p.noStart = false
 	prev := p.m.state
 	changed := p.m.observe(ok, p.cfg.Rise, p.cfg.Fall, now)
 	p.hasResult, p.lastOK, p.latency, p.lastAt = true, ok, latency, now
@@ -388,6 +409,49 @@ func (c *Checker) record(p *probe, err error, latency, delay time.Duration) {
 	}
 }
 
+// cannotStart reports whether a probe failed before it reached its target
+// because the process is out of file descriptors: it could not open its
+// socket or start its command. That says nothing about the target.
+func cannotStart(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// recordUnknown records a probe that could not start: the state machine
+// does not see it (the target is neither more up nor more down than
+// before), the next probe is scheduled as usual, and the first occurrence
+// in a row is logged.
+func (c *Checker) recordUnknown(p *probe, err error, delay time.Duration) {
+	c.mu.Lock()
+	if p.stale {
+		c.mu.Unlock()
+		return
+	}
+	now := c.now()
+	logIt := !p.noStart
+	p.noStart = true
+	p.lastErr = err.Error()
+	p.lastAt = now
+	p.nextAt = now.Add(delay)
+	oldDeadline := p.deadline
+	p.updateDeadline()
+	first := false
+	select {
+	case <-p.first:
+	default:
+		close(p.first) // startup must not wait on a probe that cannot run
+		first = true
+	}
+	c.met.probes.WithLabelValues(p.cfg.Type, "unknown").Inc()
+	if first || !p.deadline.Equal(oldDeadline) {
+		c.publishLocked()
+	}
+	c.mu.Unlock()
+	if logIt {
+		c.log.Warn("health: probe could not start; its result is unknown and the state is kept",
+			"check", p.key.check, "address", p.key.addr, "error", err)
+	}
+}
+
 func (c *Checker) changed() {
 	if c.onChange != nil {
 		c.onChange()
@@ -422,12 +486,13 @@ func (c *Checker) publishLocked() {
 // previous overrides stay and the error says file:line.
 func (c *Checker) ReloadOverrides() error {
 	c.mu.Lock()
-	path := c.stateFile
+	path, lim, kn := c.stateFile, c.lim, c.known
 	c.mu.Unlock()
-	ov, err := readOverrides(path)
+	ov, err := readOverrides(path, lim)
 	if err != nil {
 		return err
 	}
+	ov = c.restrict(ov, kn, path)
 	c.mu.Lock()
 	if c.stateFile != path {
 		c.mu.Unlock()
@@ -472,6 +537,17 @@ func (c *Checker) SetOverride(kind, key, state string) error {
 
 	c.mu.Lock()
 	ov := c.ov.clone()
+	// Set again, an entry that was not in force is in force now (the
+	// caller knows the key): it leaves the unknown list.
+	ov.unknown = slices.DeleteFunc(slices.Clone(ov.unknown), func(e Override) bool {
+		return e.Kind == kind && (kind == KindDatacenter && e.Key == key || kind == KindAddress && e.Key == addr.String())
+	})
+	_, hasAddr := ov.addr[addr]
+	_, hasDC := ov.dc[key]
+	if !clear && ov.len() >= c.lim.withDefaults().Overrides && !(kind == KindAddress && hasAddr) && !(kind == KindDatacenter && hasDC) {
+		c.mu.Unlock()
+		return fmt.Errorf("override: %w: %d overrides already (health.max_overrides)", ErrTooManyOverrides, ov.len())
+	}
 	if ov.addr == nil {
 		ov.addr = map[netip.Addr]OverrideState{}
 	}
@@ -502,6 +578,52 @@ func (c *Checker) SetOverride(kind, key, state string) error {
 	return nil
 }
 
+// RestrictOverrides puts in force, from the next Update or ReloadOverrides
+// on, only the state file's overrides for addresses and datacenters that
+// the targets given to Update have; each Update must then list every
+// target, checked or not (Check ""), for its overrides to apply. The
+// others stay in the file, not in force, and are logged. Without it every
+// entry is in force (the count and size limits apply either way).
+func (c *Checker) RestrictOverrides() {
+	c.mu.Lock()
+	c.knownOnly = true
+	c.mu.Unlock()
+}
+
+// SetLimits sets the limits on the state file, applied from the next
+// Update or ReloadOverrides on (zero fields: the defaults).
+func (c *Checker) SetLimits(l Limits) {
+	c.mu.Lock()
+	c.lim = l.withDefaults()
+	c.mu.Unlock()
+}
+
+// ErrTooManyOverrides is returned by SetOverride when the overrides are at
+// their limit (health.max_overrides).
+var ErrTooManyOverrides = errors.New("too many overrides")
+
+// restrict keeps in force only the overrides for addresses and datacenters
+// the targets have; the others stay in the state file, not in force, and
+// are logged (the first few, as the file is the operator's to read).
+func (c *Checker) restrict(ov overrides, kn known, path string) overrides {
+	c.mu.Lock()
+	on := c.knownOnly
+	c.mu.Unlock()
+	if !on {
+		return ov
+	}
+	ov = ov.restrict(kn)
+	if n := len(ov.unknown); n > 0 {
+		keys := make([]string, 0, 5)
+		for _, e := range ov.unknown[:min(n, 5)] {
+			keys = append(keys, e.Key)
+		}
+		c.log.Warn("health: overrides for addresses or datacenters that no target has are not in force",
+			"file", path, "count", n, "first", keys)
+	}
+	return ov
+}
+
 // Overrides lists the admin overrides in force, addresses first.
 func (c *Checker) Overrides() []Override {
 	c.mu.Lock()
@@ -527,7 +649,7 @@ func (c *Checker) Probes() []ProbeInfo {
 		out = append(out, ProbeInfo{
 			Check: k.check, Type: p.cfg.Type, Addr: k.addr,
 			Answers: ans, Datacenters: slices.Clone(p.dcs),
-			State: p.m.state, HasResult: p.hasResult, LastOK: p.lastOK, LastError: p.lastErr,
+			State: p.m.state, HasResult: p.hasResult, LastOK: p.lastOK, LastError: p.lastErr, CannotStart: p.noStart,
 			Latency: p.latency, LastProbe: p.lastAt, NextProbe: p.nextAt, LastChange: p.m.lastChange,
 			Successes: p.m.ok, Failures: p.m.fail,
 			Rise: p.cfg.Rise, Fall: p.cfg.Fall, Interval: p.cfg.Interval.D(),

@@ -15,6 +15,10 @@ type Config struct {
 	// StateFile holds the admin overrides (lines "<address|datacenter>
 	// up|down|drain"); SetOverride rewrites it. "" keeps overrides in memory.
 	StateFile string `toml:"state_file"`
+
+	// Limits on the state file (see Limits); 0 means the default.
+	MaxOverrides      int   `toml:"max_overrides"`
+	MaxStateFileBytes int64 `toml:"max_state_file_bytes"`
 }
 
 // Validate checks the section.
@@ -22,7 +26,39 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.StateFile, "\x00\n") {
 		return errors.New("state_file: invalid path")
 	}
+	if c.MaxOverrides < 0 || c.MaxStateFileBytes < 0 {
+		return errors.New("max_overrides and max_state_file_bytes must not be negative")
+	}
 	return nil
+}
+
+// Limits bound what the overrides may cost: the state file is read whole
+// on every reload, and every override is listed on the status page.
+type Limits struct {
+	Overrides      int   // entries in the state file, in force or not
+	StateFileBytes int64 // size of the state file
+}
+
+// Default limits: far more overrides than an operator sets by hand (a
+// line is about 30 bytes), and few enough that reading them is quick.
+const (
+	DefaultMaxOverrides      = 10_000
+	DefaultMaxStateFileBytes = 1 << 20
+)
+
+// Limits returns the section's limits, defaults for zero fields.
+func (c Config) Limits() Limits {
+	return Limits{Overrides: c.MaxOverrides, StateFileBytes: c.MaxStateFileBytes}.withDefaults()
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Overrides <= 0 {
+		l.Overrides = DefaultMaxOverrides
+	}
+	if l.StateFileBytes <= 0 {
+		l.StateFileBytes = DefaultMaxStateFileBytes
+	}
+	return l
 }
 
 // Duration is a time.Duration written as a Go duration string ("5s").

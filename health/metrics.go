@@ -18,7 +18,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_health_probes_total",
-			Help: "Health probes run, by check type and result (ok, fail).",
+			Help: "Health probes run, by check type and result (ok, fail, unknown: the probe could not start, e.g. out of file descriptors).",
 		}, []string{"type", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "godwit_health_probe_duration_seconds",

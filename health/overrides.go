@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
 // Override kinds, for SetOverride and Override.Kind.
@@ -32,10 +34,53 @@ type Override struct {
 type overrides struct {
 	addr map[netip.Addr]OverrideState
 	dc   map[string]OverrideState
+	// unknown are entries for addresses and datacenters no target has:
+	// not in force, but written back, so that an override survives a
+	// target leaving the config and coming back.
+	unknown []Override
 }
 
 func (o overrides) clone() overrides {
-	return overrides{addr: maps.Clone(o.addr), dc: maps.Clone(o.dc)}
+	return overrides{addr: maps.Clone(o.addr), dc: maps.Clone(o.dc), unknown: o.unknown}
+}
+
+// len counts every entry, unknown ones too.
+func (o overrides) len() int { return len(o.addr) + len(o.dc) + len(o.unknown) }
+
+// known is the set of addresses and datacenters the targets have, which
+// are the only ones an override in the state file is applied to.
+type known struct {
+	addr map[netip.Addr]bool
+	dc   map[string]bool
+}
+
+func knownOf(targets []Target) known {
+	k := known{addr: map[netip.Addr]bool{}, dc: map[string]bool{}}
+	for _, t := range targets {
+		if t.Addr.IsValid() {
+			k.addr[t.Addr.Unmap()] = true
+		}
+		if t.Datacenter != "" {
+			k.dc[t.Datacenter] = true
+		}
+	}
+	return k
+}
+
+// restrict moves the entries for keys k does not know to unknown.
+func (o overrides) restrict(k known) overrides {
+	out := overrides{addr: map[netip.Addr]OverrideState{}, dc: map[string]OverrideState{}}
+	for _, e := range o.list() {
+		switch {
+		case e.Kind == KindAddress && k.addr[netip.MustParseAddr(e.Key)]:
+			out.addr[netip.MustParseAddr(e.Key)] = e.State
+		case e.Kind == KindDatacenter && k.dc[e.Key]:
+			out.dc[e.Key] = e.State
+		default:
+			out.unknown = append(out.unknown, e)
+		}
+	}
+	return out
 }
 
 func (o overrides) list() []Override {
@@ -72,24 +117,30 @@ func validDatacenter(name string) bool {
 	return name != "" && !strings.ContainsAny(name, " \t\r\n#") && !looksLikeAddr(name)
 }
 
-// readOverrides reads a state file. A missing file means no overrides.
-func readOverrides(path string) (overrides, error) {
+// readOverrides reads a state file under the limits. A missing file means
+// no overrides. A named pipe or a device is refused without blocking.
+func readOverrides(path string, lim Limits) (overrides, error) {
 	if path == "" {
 		return overrides{}, nil
 	}
-	data, err := os.ReadFile(path)
+	lim = lim.withDefaults()
+	data, err := inputfile.ReadFile(path, inputfile.Options{MaxBytes: lim.StateFileBytes})
 	if errors.Is(err, fs.ErrNotExist) {
 		return overrides{}, nil
 	}
 	if err != nil {
 		return overrides{}, err
 	}
-	return parseOverrides(path, data)
+	return parseOverrides(path, data, lim.Overrides)
 }
 
 // parseOverrides parses lines "<address|datacenter> up|down|drain" with #
-// comments. A token that parses as an IP address is an address.
-func parseOverrides(name string, data []byte) (overrides, error) {
+// comments. A token that parses as an IP address is an address. More than
+// max entries (0: DefaultMaxOverrides) is an error.
+func parseOverrides(name string, data []byte, max int) (overrides, error) {
+	if max <= 0 {
+		max = DefaultMaxOverrides
+	}
 	o := overrides{addr: map[netip.Addr]OverrideState{}, dc: map[string]OverrideState{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
@@ -100,6 +151,9 @@ func parseOverrides(name string, data []byte) (overrides, error) {
 		}
 		if len(f) != 2 {
 			return overrides{}, fmt.Errorf("%s:%d: want \"<address|datacenter> up|down|drain\", got %d fields", name, n, len(f))
+		}
+		if o.len() >= max {
+			return overrides{}, fmt.Errorf("%s:%d: more than %d overrides (health.max_overrides)", name, n, max)
 		}
 		st, err := parseOverrideState(f[1])
 		if err != nil {
@@ -134,6 +188,12 @@ func (o overrides) format() []byte {
 	b.WriteString("# Written by godwit; edits are picked up on reload.\n")
 	for _, e := range o.list() {
 		fmt.Fprintf(&b, "%s %s\n", e.Key, e.State)
+	}
+	if len(o.unknown) > 0 {
+		b.WriteString("# Not in force: no target has these addresses or datacenters now.\n")
+		for _, e := range o.unknown {
+			fmt.Fprintf(&b, "%s %s\n", e.Key, e.State)
+		}
 	}
 	return b.Bytes()
 }

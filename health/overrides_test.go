@@ -10,7 +10,7 @@ import (
 )
 
 func TestParseOverridesGood(t *testing.T) {
-	o, err := readOverrides("../testdata/health/overrides.good")
+	o, err := readOverrides("../testdata/health/overrides.good", Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestParseOverridesBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			_, err := readOverrides(filepath.Join("../testdata/health", tt.file))
+			_, err := readOverrides(filepath.Join("../testdata/health", tt.file), Limits{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want %q", err, tt.want)
 			}
@@ -49,7 +49,7 @@ func TestParseOverridesBad(t *testing.T) {
 }
 
 func TestOverridesMissingFile(t *testing.T) {
-	o, err := readOverrides(filepath.Join(t.TempDir(), "none"))
+	o, err := readOverrides(filepath.Join(t.TempDir(), "none"), Limits{})
 	if err != nil || len(o.list()) != 0 {
 		t.Fatalf("got %v, %v", o.list(), err)
 	}
@@ -159,7 +159,7 @@ func FuzzParseOverrides(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		o, err := parseOverrides("f", data)
+		o, err := parseOverrides("f", data, 0)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "f:") {
 				t.Fatalf("error without file name: %v", err)
@@ -167,7 +167,7 @@ func FuzzParseOverrides(f *testing.F) {
 			return
 		}
 		// What parses survives a write and a re-read unchanged.
-		o2, err := parseOverrides("f", o.format())
+		o2, err := parseOverrides("f", o.format(), 0)
 		if err != nil {
 			t.Fatalf("re-read of %q: %v", o.format(), err)
 		}

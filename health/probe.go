@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
 // prober runs one check against one address. The context carries the
@@ -137,11 +138,17 @@ func (p *httpProber) probe(ctx context.Context, addr netip.Addr, _ []string) err
 
 func (p *httpProber) close() { p.client.CloseIdleConnections() }
 
-type tcpProber struct{ port uint16 }
+type tcpProber struct {
+	port uint16
+	dial func(ctx context.Context, network, address string) (net.Conn, error) // nil: a net.Dialer; tests inject failures
+}
 
 func (p tcpProber) probe(ctx context.Context, addr netip.Addr, _ []string) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, p.port).String())
+	dial := p.dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	c, err := dial(ctx, "tcp", netip.AddrPortFrom(addr, p.port).String())
 	if err != nil {
 		return err
 	}
@@ -233,7 +240,9 @@ type fileProber struct{ path string }
 // listed DOWN fails it and one listed UP passes it; an address listed
 // nowhere fails.
 func (p fileProber) probe(_ context.Context, addr netip.Addr, dcs []string) error {
-	f, err := os.Open(p.path)
+	// Not os.Open: a named pipe there would block the probe, and Stop
+	// with it, for good.
+	f, _, err := inputfile.Open(p.path, inputfile.Options{})
 	if err != nil {
 		return err
 	}

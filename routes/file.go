@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
 // MaxFileSize bounds the size of a routes file.
@@ -40,24 +42,18 @@ const maxPathLen = 1000
 // Every bad line is reported as "FILE:LINE: message" (at most 50, joined with
 // errors.Join); on any error no table is returned.
 func LoadFile(path string, asnToDC map[uint32]string, dcs map[string]bool) (*Table, error) {
-	f, err := os.Open(path)
+	// A named pipe or a device is refused without blocking; the size is
+	// checked on the opened file, and reading stops past it (the file may
+	// grow meanwhile).
+	f, _, err := inputfile.Open(path, inputfile.Options{MaxBytes: MaxFileSize})
 	if err != nil {
 		return nil, fmt.Errorf("routes file: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("routes file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("routes file %s: not a regular file", path)
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("routes file %s: %d bytes is over the limit of %d", path, st.Size(), MaxFileSize)
-	}
+	lr := &io.LimitedReader{R: f, N: MaxFileSize + 1}
 
 	l := fileLoader{path: path, asnToDC: asnToDC, dcs: dcs, t: NewTable(nil)}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
 	line := 0
 	for sc.Scan() {
@@ -79,6 +75,9 @@ func LoadFile(path string, asnToDC map[uint32]string, dcs map[string]bool) (*Tab
 		} else {
 			l.errs = append(l.errs, fmt.Errorf("%s: %w", path, err))
 		}
+	}
+	if lr.N <= 0 {
+		l.errs = append(l.errs, fmt.Errorf("routes file %s: %w: grew past %d bytes while read", path, inputfile.ErrTooLarge, int64(MaxFileSize)))
 	}
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)

@@ -273,7 +273,7 @@ func (rep *assembleReport) loadZones(prev *Generation, cfg *Config, ch changes) 
 	if !sameDir || ch.all {
 		list, err := zones.ZoneFiles(cfg.Zones.Dir)
 		if err != nil {
-			rep.fail(srcZone, cfg.Zones.Dir, cfg.at("zones.dir", err))
+			rep.fail(srcZone, cfg.Zones.Dir, cfg.missingFile("zones.dir", err))
 			return next
 		}
 		files = list
@@ -287,8 +287,16 @@ func (rep *assembleReport) loadZones(prev *Generation, cfg *Config, ch changes) 
 		files = slices.Collect(maps.Keys(ch.zones))
 	}
 	slices.Sort(files)
+	limits := cfg.Zones.Limits()
 	for _, f := range files {
-		z, err := zones.LoadFile(f)
+		others := make([]*zones.Zone, 0, len(next))
+		for of, z := range next {
+			if of != f {
+				others = append(others, z)
+			}
+		}
+		// The records of the other zones count against max_records.
+		z, err := limits.Remaining(others).LoadFile(f)
 		if err != nil {
 			if _, serr := os.Lstat(f); errors.Is(serr, fs.ErrNotExist) {
 				if _, ok := next[f]; ok {
@@ -438,12 +446,24 @@ func (c *Config) serviceError(err error) error {
 	return &ConfigError{File: c.path, Err: err}
 }
 
-// healthTargets lists what the health checker must probe for the services.
+// healthTargets lists every target address of the services for the health
+// checker: with its check, what it must probe; without one (Check ""),
+// an address that overrides may name.
 func healthTargets(svcs []*zones.Service) []health.Target {
 	var out []health.Target
 	for _, s := range svcs {
 		for _, p := range s.Probes() {
 			out = append(out, health.Target{Check: p.Check, Datacenter: p.Datacenter, Addr: p.Addr, ProbeAddr: p.ProbeAddr})
+		}
+		for _, t := range s.Targets {
+			if t.Check != "" {
+				continue
+			}
+			for _, fam := range t.Addrs {
+				for _, a := range fam {
+					out = append(out, health.Target{Datacenter: t.Datacenter, Addr: a})
+				}
+			}
 		}
 	}
 	return out

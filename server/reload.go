@@ -205,6 +205,7 @@ func (r *reloader) reload(ch changes) error {
 	}
 	cfgNew := g.Config != prev.Config
 	if cfgNew {
+		s.health.SetLimits(g.Config.Health.Limits())
 		err := s.health.Update(g.Config.Check, healthTargets(g.Services), g.Config.Health.StateFile)
 		switch {
 		case errors.Is(err, health.ErrOverrides):

@@ -156,7 +156,7 @@ func startReloadEnv(t *testing.T) *reloadEnv {
 	e.writeFile(t, "zones/gslb.example.test.zone", fmt.Sprintf(gslbZone, 1, 1))
 	e.writeFile(t, "geoip/city.mmdb", readTestdata(t, "geoip/godwit-city.mmdb"))
 	e.writeFile(t, "routes.txt", "198.51.100.0/24 ams\n")
-	e.writeFile(t, "state.txt", "192.0.2.99 down\n")
+	e.writeFile(t, "state.txt", "192.0.2.30 up\n") // an override of the rr target: it changes no answer
 
 	cfg, err := loadConfig(e.path("godwit.toml"))
 	if err != nil {
@@ -559,13 +559,13 @@ func TestReloadBadInput(t *testing.T) {
 		},
 		{
 			name: "state file bad line", src: srcState, file: "state.txt",
-			bad: "192.0.2.99 sideways\n", wantErr: "state.txt:1:",
+			bad: "192.0.2.30 sideways\n", wantErr: "state.txt:1:",
 			served: func(t *testing.T, e *reloadEnv) {
 				if ov := e.rt.health.Overrides(); len(ov) != 1 {
 					t.Errorf("overrides %+v, want the last good one", ov)
 				}
 			},
-			good:  "192.0.2.99 down\n192.0.2.98 drain\n",
+			good:  "192.0.2.30 up\n192.0.2.10 up\n",
 			fixed: func(e *reloadEnv) bool { return len(e.rt.health.Overrides()) == 2 },
 		},
 	}

@@ -115,6 +115,8 @@ func Start(ctx context.Context, cfg *Config, opt Options) (*Server, error) {
 		log.Warn(w.String())
 	}
 	s.health = health.New(log.With("subsystem", "health"), s.reg, nil)
+	s.health.RestrictOverrides() // overrides only for what the config knows
+	s.health.SetLimits(cfg.Health.Limits())
 	s.publish(g)
 	s.files.loaded(g)
 	if err := s.health.Update(cfg.Check, healthTargets(g.Services), cfg.Health.StateFile); err != nil {

@@ -93,7 +93,7 @@ func (p watchPaths) classify(name string, ch *changes) bool {
 			ch.mmdb, hit = true, true
 		}
 	}
-	if dir == p.zonesDir && zones.IsZoneFile(base) {
+	if dir == p.zonesDir && zones.IsZoneFileName(base) {
 		ch.addZone(name)
 		hit = true
 	}

@@ -14,21 +14,19 @@ import (
 	"strings"
 
 	mdns "github.com/miekg/dns"
-)
 
-// Limits applied while loading a zone.
-const (
-	// MaxFileBytes bounds one zone: its file plus everything it $INCLUDEs.
-	MaxFileBytes = 256 << 20
-	// MaxRecordsPerName bounds the records at one owner name, all types
-	// together (and so the size of any RRset).
-	MaxRecordsPerName = 10000
+	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
 var (
 	errIncludeOutside = errors.New("$INCLUDE path escapes the zone directory")
 	errTooLarge       = errors.New("zone is too large")
+	errLineTooLong    = errors.New("line too long")
+	errTooMany        = errors.New("too many records")
 )
+
+// excerptLen bounds how much of a zone file's text an error quotes.
+const excerptLen = 40
 
 // Error is one problem found in a zone file. LoadDir and LoadFile return
 // every problem they find, joined with errors.Join; each one is an *Error.
@@ -75,19 +73,26 @@ type pos struct {
 	line int
 }
 
-// loader holds the limits, so that tests can lower them.
+// loader holds the limits (see Limits); maxLine, maxRecords and total 0
+// mean none. used is what other zones hold of total.
 type loader struct {
 	maxBytes   int64
 	maxPerName int
+	maxLine    int
+	maxRecords int
+	total      int
+	used       int
 }
 
-var defaultLoader = loader{maxBytes: MaxFileBytes, maxPerName: MaxRecordsPerName}
+var defaultLoader = DefaultLimits().loader()
 
 // LoadDir loads every *.zone file in dir (names starting with a dot, such
 // as editors' lock files, are skipped). The origin of each zone is the file
 // name without ".zone" (example.test.zone holds example.test.) unless the
 // file sets $ORIGIN before its first record. $INCLUDE may name files inside
-// dir only.
+// dir only, and a zone file that is a symbolic link must resolve inside dir
+// too. Anything that is not a regular file (a named pipe, a device) is
+// refused without blocking. The limits are DefaultLimits: see Limits.
 //
 // LoadDir reports every problem it finds, not just the first: the error is
 // an errors.Join of *Error values, each saying file:line. The zones that
@@ -112,12 +117,12 @@ func LoadFile(path string) (*Zone, error) {
 // file sets its own with $ORIGIN before its first record). file is used in
 // errors only. $INCLUDE is not allowed.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r, defaultLoader.maxBytes+1))
 	if err != nil {
 		return nil, &Error{File: file, Err: err}
 	}
-	if len(data) > MaxFileBytes {
-		return nil, &Error{File: file, Err: fmt.Errorf("%w: more than %d bytes", errTooLarge, MaxFileBytes)}
+	if int64(len(data)) > defaultLoader.maxBytes {
+		return nil, &Error{File: file, Err: fmt.Errorf("%w: more than %d bytes", errTooLarge, defaultLoader.maxBytes)}
 	}
 	z, errs := defaultLoader.parse(data, file, file, mdns.Fqdn(origin), nil)
 	if len(errs) > 0 {
@@ -129,12 +134,11 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 func (l loader) loadDir(dir string) ([]*Zone, error) {
 	files, err := ZoneFiles(dir)
 	if err != nil {
-		return nil, fmt.Errorf("zones: %w", err)
+		return nil, err
 	}
 	var (
 		zs   []*Zone
 		errs []error
-		seen = map[string]string{} // origin -> file
 	)
 	for _, path := range files {
 		z, zerrs := l.loadFile(dir, path)
@@ -142,11 +146,11 @@ func (l loader) loadDir(dir string) ([]*Zone, error) {
 			errs = append(errs, zerrs...)
 			continue
 		}
-		if prev, ok := seen[z.Origin]; ok {
-			errs = append(errs, &Error{File: path, Err: fmt.Errorf("zone %s is already loaded from %s", z.Origin, prev)})
+		if err := DuplicateOrigin(z, zs); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		seen[z.Origin] = path
+		l.used += z.Len()
 		zs = append(zs, z)
 	}
 	return zs, errors.Join(errs...)
@@ -155,18 +159,13 @@ func (l loader) loadDir(dir string) ([]*Zone, error) {
 // loadFile loads path; $INCLUDEs must stay inside dir.
 func (l loader) loadFile(dir, path string) (*Zone, []error) {
 	fail := func(err error) (*Zone, []error) { return nil, []error{&Error{File: path, Err: err}} }
-	f, err := os.Open(path)
+	// Confined to dir like an $INCLUDE: a link to a file elsewhere is
+	// refused before a byte of it is read.
+	f, fi, err := inputfile.Open(path, inputfile.Options{Within: dir})
 	if err != nil {
-		return fail(err)
+		return fail(trimPath(err, path))
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fail(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(errors.New("not a regular file"))
-	}
 	if fi.Size() > l.maxBytes {
 		return fail(fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, fi.Size(), l.maxBytes))
 	}
@@ -204,7 +203,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	origin = canonName(origin)
 
-	st := &parseState{budget: l.maxBytes}
+	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine}
 	top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
 	st.stack = []*lineReader{top}
 	st.all = []*lineReader{top}
@@ -216,22 +215,37 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 
 	v := newValidator(file, origin, l.maxPerName)
+	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
+	if l.total > 0 {
+		v.left = max(l.total-l.used, 0)
+	}
 	for {
 		for _, r := range st.stack {
 			r.seek = seekStart
+			r.recBytes = 0
 		}
 		rr, ok := zp.Next()
 		if !ok {
 			break
 		}
 		cur := st.stack[len(st.stack)-1]
-		v.add(rr, pos{file: cur.name, line: cur.recordLine()})
+		if !v.add(rr, pos{file: cur.name, line: cur.recordLine()}) {
+			break // over the zone's record limit: reading on costs for nothing
+		}
+	}
+	// Stopped inside an $INCLUDE, the parser never closes it.
+	for _, r := range st.all {
+		if r.file != nil && !r.closed {
+			r.Close()
+		}
 	}
 	err := zp.Err()
-	if err == nil && st.tooLarge != nil {
+	if err == nil && (st.tooLarge != nil || st.tooLong != nil) {
 		err = errTooLarge // a read error the parser took for the end of input
 	}
-	if err != nil {
+	if v.full {
+		v.finish(false)
+	} else if err != nil {
 		v.errs = append(v.errs, st.syntaxError(err, inc, l.maxBytes))
 		v.finish(false)
 	} else {
@@ -319,6 +333,8 @@ type parseState struct {
 	all      []*lineReader // every file opened, in order
 	budget   int64         // bytes left before the zone is too large
 	tooLarge *lineReader   // the file being read when the budget ran out
+	maxLine  int           // bytes in a line or a record; 0 = no limit
+	tooLong  *lineReader   // the file with a line or record over maxLine
 	rejected string        // the last $INCLUDE refused for escaping the directory
 }
 
@@ -333,6 +349,9 @@ func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error
 	case st.tooLarge != nil:
 		cur = st.tooLarge
 		err = fmt.Errorf("%w: more than %d bytes with its $INCLUDEs", errTooLarge, limit)
+	case st.tooLong != nil:
+		return &Error{File: st.tooLong.name, Line: st.tooLong.lines + 1,
+			Err: fmt.Errorf("%w: a line, or a record in parentheses, of more than %d bytes", errLineTooLong, st.maxLine)}
 	case errors.As(err, &pe):
 		text := pe.Error()
 		for i := len(st.all) - 1; i >= 0; i-- {
@@ -355,7 +374,9 @@ func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error
 }
 
 // splitParseError takes miekg's "FILE: dns: MSG: "TOKEN" at line: L:C"
-// apart into "MSG: "TOKEN"" and L.
+// apart into "MSG: "TOKEN"" and L. The token is cut to a short excerpt:
+// an error is logged and shown on the status page, and must not carry a
+// file's content there.
 func splitParseError(s string) (string, int) {
 	line := 0
 	if i := strings.LastIndex(s, " at line: "); i >= 0 {
@@ -366,7 +387,28 @@ func splitParseError(s string) (string, int) {
 	if i := strings.Index(s, "dns: "); i >= 0 {
 		s = s[i+len("dns: "):]
 	}
+	// The token is quoted last; a quoted string holds no `: "`.
+	if i := strings.LastIndex(s, `: "`); i >= 0 {
+		if tok, err := strconv.Unquote(s[i+2:]); err == nil {
+			s = s[:i+2] + excerpt(tok)
+		}
+	}
 	return s, line
+}
+
+// excerpt quotes at most excerptLen bytes of s, escaped.
+func excerpt(s string) string {
+	if len(s) <= excerptLen {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.QuoteToASCII(s[:excerptLen]) + "..."
+}
+
+// trimPath drops the "path: " an inputfile error starts with, as *Error
+// names the file already.
+func trimPath(err error, path string) error {
+	msg := strings.TrimPrefix(err.Error(), path+": ")
+	return &wrapped{msg: msg, err: err}
 }
 
 // wrapped keeps the parser's error for errors.As while printing a
@@ -395,21 +437,16 @@ func (f *includeFS) Open(name string) (fs.File, error) {
 		f.st.rejected = full
 		return nil, errIncludeOutside
 	}
-	real, err := filepath.EvalSymlinks(full)
-	if err != nil {
-		return nil, err
-	}
-	if !within(f.realRoot, real) {
+	// The checks apply to the opened file: a named pipe is refused
+	// without blocking, and a link out of the directory is refused even
+	// if it is swapped in after the check above.
+	file, _, err := inputfile.Open(full, inputfile.Options{Within: f.realRoot})
+	if errors.Is(err, inputfile.ErrOutside) {
 		f.st.rejected = full
 		return nil, errIncludeOutside
 	}
-	file, err := os.Open(real)
 	if err != nil {
 		return nil, err
-	}
-	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
-		file.Close()
-		return nil, fmt.Errorf("%s is not a regular file", full)
 	}
 	rel, _ := filepath.Rel(f.absRoot, full)
 	r := &lineReader{br: bufio.NewReaderSize(file, 64<<10), file: file, name: filepath.Join(f.dir, rel), parserName: name, st: f.st, seek: seekStart}
@@ -441,10 +478,13 @@ type lineReader struct {
 	parserName string   // the name the miekg parser knows it by
 	st         *parseState
 
-	lines  int  // newlines read
-	lastNL bool // the last byte read was a newline
-	seek   uint8
-	start  int // line of the record's first byte, when seek == seekFound
+	lines    int  // newlines read
+	lastNL   bool // the last byte read was a newline
+	seek     uint8
+	start    int  // line of the record's first byte, when seek == seekFound
+	lineLen  int  // bytes read in the current line
+	recBytes int  // bytes read since the record's first byte
+	closed   bool // Close was called
 }
 
 const (
@@ -464,6 +504,16 @@ func (r *lineReader) ReadByte() (byte, error) {
 		return 0, errTooLarge
 	}
 	r.st.budget--
+	if max := r.st.maxLine; max > 0 {
+		r.lineLen++
+		if r.seek == seekFound {
+			r.recBytes++
+		}
+		if r.lineLen > max || r.recBytes > max {
+			r.st.tooLong = r
+			return 0, errLineTooLong
+		}
+	}
 	switch r.seek {
 	case seekStart:
 		switch c {
@@ -483,6 +533,7 @@ func (r *lineReader) ReadByte() (byte, error) {
 	}
 	if c == '\n' {
 		r.lines++
+		r.lineLen = 0
 	}
 	r.lastNL = c == '\n'
 	return c, nil
@@ -525,6 +576,10 @@ func (r *lineReader) Stat() (fs.FileInfo, error) {
 
 // Close is called by the parser at the end of an $INCLUDEd file.
 func (r *lineReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	if s := r.st.stack; len(s) > 0 && s[len(s)-1] == r {
 		r.st.stack = s[:len(s)-1]
 	}
@@ -545,12 +600,17 @@ type validator struct {
 	cuts       map[string]int // delegation point -> index of its first NS
 	soa        int            // index of the SOA, -1 while none
 	errs       []*Error
+	maxRecords int  // records in the zone; 0 = no limit
+	total      int  // records in all zones together, for the error
+	left       int  // what total leaves for this zone; -1 = no limit
+	full       bool // a limit was passed: the zone is refused
 }
 
 type nameInfo struct {
 	idx     []int               // records at this name
 	keys    map[string]struct{} // type+rdata of idx, once there are many
 	count   int
+	bytes   int // wire length of idx, uncompressed
 	cname   int // first CNAME, -1 if none
 	other   int // first record that may not sit beside a CNAME, -1 if none
 	clashed bool
@@ -566,16 +626,35 @@ func (v *validator) errorf(p pos, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: p.file, Line: p.line, Err: fmt.Errorf(format, args...)})
 }
 
-func (v *validator) add(rr mdns.RR, p pos) {
+// add checks rr and keeps it if it is good. It returns false once the
+// zone has more records than it may: the caller stops reading.
+func (v *validator) add(rr mdns.RR, p pos) bool {
 	h := rr.Header()
 	if h.Class != mdns.ClassINET {
 		v.errorf(p, "class %s is not supported, only IN", mdns.Class(h.Class))
-		return
+		return true
 	}
 	h.Name = canonName(h.Name)
 	if !mdns.IsSubDomain(v.origin, h.Name) {
 		v.errorf(p, "%s %s is outside the zone %s", h.Name, mdns.Type(h.Rrtype), v.origin)
-		return
+		return true
+	}
+	wire := mdns.Len(rr) // uncompressed
+	if rdlen := wire - nameWireLen(h.Name) - 10; rdlen > maxRDLength {
+		// RFC 1035 3.2.1: RDLENGTH is 16 bits. Such a record can never be
+		// sent; packing it on every query would only burn CPU.
+		v.errorf(p, "%s %s: RDATA of %d octets, the most a record can hold is %d", h.Name, mdns.Type(h.Rrtype), rdlen, maxRDLength)
+		return true
+	}
+	if v.left >= 0 && len(v.rrs) >= v.left && (v.maxRecords <= 0 || v.left < v.maxRecords) {
+		v.full = true
+		v.errorf(p, "%w: the zones may hold %d records together, and %d are left for this one", errTooMany, v.total, v.left)
+		return false
+	}
+	if v.maxRecords > 0 && len(v.rrs) >= v.maxRecords {
+		v.full = true
+		v.errorf(p, "%w: a zone may hold %d", errTooMany, v.maxRecords)
+		return false
 	}
 	ni := v.names[h.Name]
 	if ni == nil {
@@ -583,15 +662,16 @@ func (v *validator) add(rr mdns.RR, p pos) {
 		v.names[h.Name] = ni
 	}
 	if v.duplicate(ni, rr) {
-		return // RFC 2181 5: an RRset has no duplicates
+		return true // RFC 2181 5: an RRset has no duplicates
 	}
 	ni.count++
 	if ni.count > v.maxPerName {
 		if ni.count == v.maxPerName+1 {
 			v.errorf(p, "more than %d records at %s", v.maxPerName, h.Name)
 		}
-		return
+		return true
 	}
+	ni.bytes += wire
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
 	v.pos = append(v.pos, p)
@@ -624,11 +704,11 @@ func (v *validator) add(rr mdns.RR, p pos) {
 	case mdns.TypeCNAME:
 		if ni.cname >= 0 {
 			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
-			return
+			return true
 		}
 		ni.cname = i
 	case mdns.TypeRRSIG, mdns.TypeNSEC:
-		return
+		return true
 	default:
 		if ni.other < 0 {
 			ni.other = i
@@ -644,6 +724,7 @@ func (v *validator) add(rr mdns.RR, p pos) {
 			mdns.Type(v.rrs[first].Header().Rrtype), v.pos[first].line,
 			mdns.Type(v.rrs[later].Header().Rrtype), v.pos[later].line)
 	}
+	return true
 }
 
 // duplicate reports whether rr is already at its name.
@@ -675,6 +756,7 @@ func rdataKey(rr mdns.RR) string {
 // finish runs the checks that need every record: delegations and, when the
 // zone was read to the end (complete), the apex.
 func (v *validator) finish(complete bool) {
+	v.checkRRsetSizes()
 	if complete {
 		switch {
 		case v.soa < 0:
@@ -727,4 +809,66 @@ func (v *validator) hasType(ni *nameInfo, t uint16) bool {
 		}
 	}
 	return false
+}
+
+// maxRDLength is the most RDATA a record can carry (RFC 1035 3.2.1).
+const maxRDLength = 65535
+
+// maxMessage is the largest DNS message (TCP's 16-bit length, RFC 1035
+// 4.2.2); a UDP reply that does not fit is truncated and retried there.
+const maxMessage = 65535
+
+// nameWireLen is the uncompressed wire length of a fully qualified name.
+func nameWireLen(name string) int {
+	if strings.IndexByte(name, '\\') < 0 {
+		if name == "." {
+			return 1
+		}
+		return len(name) + 1
+	}
+	buf := make([]byte, 256)
+	n, err := mdns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return len(name) + 1
+	}
+	return n
+}
+
+// checkRRsetSizes refuses every RRset that cannot be sent: a response of
+// the header, the question and the RRset alone, compressed, is over
+// maxMessage. (The question of a wildcard's answer may be as long as a
+// name can be.) Only names whose records together could be too large are
+// packed, so a normal zone costs nothing here.
+func (v *validator) checkRRsetSizes() {
+	for name, ni := range v.names {
+		qlen := nameWireLen(name)
+		if strings.HasPrefix(name, "*.") {
+			qlen = 255
+		}
+		if 12+qlen+4+ni.bytes <= maxMessage {
+			continue
+		}
+		sets := map[uint16][]int{}
+		var types []uint16
+		for _, i := range ni.idx {
+			t := v.rrs[i].Header().Rrtype
+			if _, ok := sets[t]; !ok {
+				types = append(types, t)
+			}
+			sets[t] = append(sets[t], i)
+		}
+		for _, t := range types {
+			m := new(mdns.Msg)
+			m.SetQuestion(name, t)
+			m.Compress = true
+			for _, i := range sets[t] {
+				m.Answer = append(m.Answer, v.rrs[i])
+			}
+			if n := m.Len() + qlen - nameWireLen(name); n > maxMessage {
+				first := sets[t][0]
+				v.errorf(v.pos[first], "the %d %s records at %s need %d octets in a response; a DNS message holds at most %d",
+					len(sets[t]), mdns.Type(t), name, n, maxMessage)
+			}
+		}
+	}
 }
