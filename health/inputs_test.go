@@ -274,3 +274,18 @@ func TestProbesAtTheFDLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestStateFileErrorsQuoteShortExcerpts(t *testing.T) {
+	long := "SECRET" + strings.Repeat("x", 500)
+	for _, data := range []string{
+		"ams " + long + "\n",
+		"1.2.3." + strings.Repeat("9", 500) + " up\n",
+		"ams up\n" + "ams\x1b[31m up\nams\x1b[31m up\n",
+	} {
+		_, err := parseOverrides("state", []byte(data), 0)
+		if err == nil || !strings.HasPrefix(err.Error(), "state:") || strings.Contains(err.Error(), strings.Repeat("x", excerptLen)) ||
+			strings.Contains(err.Error(), strings.Repeat("9", excerptLen)) || strings.ContainsRune(err.Error(), 0x1b) {
+			t.Errorf("%.60q: error %q", data, err)
+		}
+	}
+}
