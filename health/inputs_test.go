@@ -226,3 +226,66 @@ func TestConfigLimits(t *testing.T) {
 		t.Error("negative max_overrides accepted")
 	}
 }
+
+// TestProbesAtTheFDLimit: with no file descriptor left, a real TCP probe
+// and a real exec probe fail to start, and that is what cannotStart
+// recognises (issue 19: fd exhaustion marked every exec-checked target
+// down).
+func TestProbesAtTheFDLimit(t *testing.T) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Skip(err)
+	}
+	restore := func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
+	t.Cleanup(restore)
+	lim := syscall.Rlimit{Cur: uint64(len(fds)) + 16, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	// Use up what is left.
+	var filler []*os.File
+	t.Cleanup(func() {
+		for _, f := range filler {
+			f.Close()
+		}
+	})
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		filler = append(filler, f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tcpErr := tcpProber{port: 9}.probe(ctx, loopback, nil)
+	execErr := execProber{argv: []string{"/bin/true"}}.probe(ctx, loopback, nil)
+	restore()
+	for name, err := range map[string]error{"tcp": tcpErr, "exec": execErr} {
+		if !cannotStart(err) {
+			t.Errorf("%s probe at the fd limit: %v, want EMFILE", name, err)
+		}
+	}
+}
+
+func TestStateFileErrorsQuoteShortExcerpts(t *testing.T) {
+	long := "SECRET" + strings.Repeat("x", 500)
+	for _, data := range []string{
+		"ams " + long + "\n",
+		"1.2.3." + strings.Repeat("9", 500) + " up\n",
+		"ams up\n" + "ams\x1b[31m up\nams\x1b[31m up\n",
+	} {
+		_, err := parseOverrides("state", []byte(data), 0)
+		if err == nil || !strings.HasPrefix(err.Error(), "state:") || strings.Contains(err.Error(), strings.Repeat("x", excerptLen)) ||
+			strings.Contains(err.Error(), strings.Repeat("9", excerptLen)) || strings.ContainsRune(err.Error(), 0x1b) {
+			t.Errorf("%.60q: error %q", data, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/godwit-dns/godwit/internal/inputfile"
@@ -103,7 +104,19 @@ func parseOverrideState(s string) (OverrideState, error) {
 	case "drain":
 		return OverrideDrain, nil
 	}
-	return 0, fmt.Errorf("state %q is not up, down or drain", s)
+	return 0, fmt.Errorf("state %s is not up, down or drain", excerpt(s))
+}
+
+// excerptLen bounds how much of a token an error quotes: errors are logged
+// and shown on the status page, and must not carry a file's content there.
+const excerptLen = 40
+
+// excerpt quotes at most excerptLen bytes of s, escaped.
+func excerpt(s string) string {
+	if len(s) <= excerptLen {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.QuoteToASCII(s[:excerptLen]) + "..."
 }
 
 // looksLikeAddr reports whether s was meant as an address (and so is a
@@ -169,10 +182,13 @@ func parseOverrides(name string, data []byte, max int) (overrides, error) {
 			continue
 		}
 		if looksLikeAddr(f[0]) {
+			if len(f[0]) > excerptLen { // the parser's message quotes all of it
+				aerr = fmt.Errorf("ParseAddr(%s): not an IP address", excerpt(f[0]))
+			}
 			return overrides{}, fmt.Errorf("%s:%d: %w", name, n, aerr)
 		}
 		if _, dup := o.dc[f[0]]; dup {
-			return overrides{}, fmt.Errorf("%s:%d: datacenter %s listed twice", name, n, f[0])
+			return overrides{}, fmt.Errorf("%s:%d: datacenter %s listed twice", name, n, excerpt(f[0]))
 		}
 		o.dc[f[0]] = st
 	}

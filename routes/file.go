@@ -177,7 +177,7 @@ func (l *fileLoader) line(n int, s string) {
 	if len(f) == 3 {
 		pathLen, err = strconv.Atoi(f[2])
 		if err != nil || pathLen < 0 || pathLen > maxPathLen {
-			l.fail(n, "path length %q: want an integer from 0 to %d", f[2], maxPathLen)
+			l.fail(n, "path length %s: want an integer from 0 to %d", excerpt(f[2]), maxPathLen)
 			return
 		}
 	}
@@ -190,12 +190,12 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.IndexByte(s, '/') >= 0 {
 		var err error
 		if p, err = netip.ParsePrefix(s); err != nil {
-			return p, fmt.Errorf("bad prefix %q", s)
+			return p, fmt.Errorf("bad prefix %s", excerpt(s))
 		}
 	} else {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			return p, fmt.Errorf("bad prefix %q", s)
+			return p, fmt.Errorf("bad prefix %s", excerpt(s))
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
@@ -227,5 +227,14 @@ func (l *fileLoader) datacenter(s string) (string, error) {
 	if l.dcs[s] {
 		return s, nil
 	}
-	return "", fmt.Errorf("unknown datacenter %q", s)
+	return "", fmt.Errorf("unknown datacenter %s", excerpt(s))
+}
+
+// excerpt quotes at most 40 bytes of a token, escaped: an error is logged
+// and shown on the status page, and must not carry a file's content there.
+func excerpt(s string) string {
+	if len(s) <= 40 {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.QuoteToASCII(s[:40]) + "..."
 }

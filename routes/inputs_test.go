@@ -2,6 +2,7 @@ package routes
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -33,5 +34,21 @@ func TestLoadFileRefusesNonFilesPromptly(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("LoadFile(%s) still blocked after 10s", c.path)
 		}
+	}
+}
+
+// TestLoadFileQuotesShortExcerpts: a bad token is quoted escaped and cut
+// at 40 bytes, however long the line.
+func TestLoadFileQuotesShortExcerpts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "routes.txt")
+	long := "SECRET" + strings.Repeat("x", 1000)
+	if err := os.WriteFile(p, []byte(long+" ams\n192.0.2.0/24 "+long+"\n192.0.2.0/24 ams \x1b[31m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(p, testASNs, testDCs)
+	if err == nil || strings.Contains(err.Error(), strings.Repeat("x", 40)) || strings.ContainsRune(err.Error(), 0x1b) ||
+		!strings.Contains(err.Error(), "routes.txt:1: bad prefix") || !strings.Contains(err.Error(), "routes.txt:2: unknown datacenter") ||
+		!strings.Contains(err.Error(), "routes.txt:3: path length") {
+		t.Errorf("error %q", err)
 	}
 }
