@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -453,7 +454,13 @@ func (b *backend) Override(ctx context.Context, kind, key, state string) error {
 	default:
 		return fmt.Errorf("%w: kind %q is not address or datacenter", status.ErrInvalid, kind)
 	}
-	return rt.health.SetOverride(kind, key, state)
+	if err := rt.health.SetOverride(kind, key, state); err != nil {
+		if errors.Is(err, health.ErrTooManyOverrides) {
+			return fmt.Errorf("%w: %w", status.ErrInvalid, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func hasOverride(ovs []health.Override, kind, key string) bool {

@@ -3,20 +3,18 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
+	"github.com/godwit-dns/godwit/internal/inputfile"
 	"github.com/godwit-dns/godwit/routes"
 	"github.com/godwit-dns/godwit/status"
 	"github.com/godwit-dns/godwit/zones"
@@ -121,29 +119,7 @@ func loadConfig(path string) (*Config, error) {
 // maxConfigSize bytes. It opens without blocking, so a FIFO or a device
 // named as the config is an error, never a hang.
 func readConfigFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &ConfigError{File: path, Err: errors.New("not a regular file")}
-	}
-	if fi.Size() > maxConfigSize {
-		return nil, &ConfigError{File: path, Err: fmt.Errorf("%d bytes is larger than the %d byte limit", fi.Size(), maxConfigSize)}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, &ConfigError{File: path, Err: err}
-	}
-	if len(data) > maxConfigSize {
-		return nil, &ConfigError{File: path, Err: fmt.Errorf("larger than the %d byte limit", maxConfigSize)}
-	}
-	return data, nil
+	return inputfile.ReadFile(path, inputfile.Options{MaxBytes: maxConfigSize}) // its errors name the file
 }
 
 // parseConfig decodes the TOML strictly (an unknown key is an error naming

@@ -177,7 +177,7 @@ func TestHostileHugeConfigRejectedBySize(t *testing.T) {
 		t.Errorf("rejecting took %v: read before checking the size?", d)
 	}
 	// 16 MiB is the server package's limit on a config file.
-	if want := fmt.Sprintf("huge.toml: %d bytes is larger than the %d byte limit", 1<<30, 16<<20); code != 1 || !strings.Contains(errOut, want) {
+	if want := fmt.Sprintf("huge.toml: file too large: %d bytes, the limit is %d", 1<<30, 16<<20); code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("exit %d, output %q, want %q", code, errOut, want)
 	}
 }
