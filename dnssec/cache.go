@@ -34,7 +34,7 @@ type shard struct {
 type entry struct {
 	key     []byte
 	refresh int64 // unix seconds: re-sign from then on
-	sigs    Signatures
+	sigs    *Signatures
 	used    atomic.Bool
 }
 

@@ -135,7 +135,7 @@ func (s *Signer) denial(qname string, ttl uint32, qtype uint16, types []uint16, 
 	key := sc.key[:n]
 	h := maphash.Bytes(seed, key)
 	if e := s.denials.get(h, key, now.Unix()); e != nil {
-		return &e.sigs, nil
+		return e.sigs, nil
 	}
 
 	bitmap := make([]uint16, 0, (n-start)/2)
@@ -151,6 +151,6 @@ func (s *Signer) denial(qname string, ttl uint32, qtype uint16, types []uint16, 
 		return nil, err
 	}
 	sigs.NSEC = nsec
-	s.denials.put(h, &entry{key: bytes.Clone(key), refresh: s.refreshAt(now), sigs: *sigs})
+	s.denials.put(h, &entry{key: bytes.Clone(key), refresh: s.refreshAt(now), sigs: sigs})
 	return sigs, nil
 }

@@ -188,13 +188,13 @@ func (s *Signer) Sign(rrset []mdns.RR) (*Signatures, error) {
 	}
 	h := maphash.Bytes(seed, key)
 	if e := s.rrsets.get(h, key, now.Unix()); e != nil {
-		return &e.sigs, nil
+		return e.sigs, nil
 	}
 	sigs, err := s.signSet(rrset, now)
 	if err != nil {
 		return nil, err
 	}
-	s.rrsets.put(h, &entry{key: bytes.Clone(key), refresh: s.refreshAt(now), sigs: *sigs})
+	s.rrsets.put(h, &entry{key: bytes.Clone(key), refresh: s.refreshAt(now), sigs: sigs})
 	return sigs, nil
 }
 
@@ -258,23 +258,22 @@ func rdata(rr mdns.RR) ([]byte, error) {
 	return buf[n-rdlen : n : n], nil
 }
 
-// rrsetKey writes the RRset's records in wire form (owner lower-cased, no
-// compression), sorted, one after the other, and returns them: equal keys
-// mean the same RRset, so the same signatures. ok is false when the RRset
-// is too large to key.
+// rrsetKey writes the key of an RRset into sc.key and returns it: each
+// record's encoding (owner lower-cased), sorted, one after the other.
+// Equal keys mean the same RRset, so the same signatures. ok is false when
+// the RRset is too large to key.
 func (sc *scratch) rrsetKey(rrset []mdns.RR) (key []byte, ok bool) {
 	if len(rrset) > maxCachedRRs {
 		return nil, false
 	}
-	off := 0
+	w := keyWriter{b: sc.buf[:], ok: true}
 	for i, rr := range rrset {
-		end, err := mdns.PackRR(rr, sc.buf[:], off, nil, false)
-		if err != nil {
+		start := w.off
+		w.rr(rr)
+		if !w.ok {
 			return nil, false
 		}
-		lowerOwner(sc.buf[off:end])
-		sc.offs[i] = [2]int{off, end}
-		off = end
+		sc.offs[i] = [2]int{start, w.off}
 	}
 	offs := sc.offs[:len(rrset)]
 	for i := 1; i < len(offs); i++ { // insertion sort: RRsets are small
@@ -289,16 +288,3 @@ func (sc *scratch) rrsetKey(rrset []mdns.RR) (key []byte, ok bool) {
 	return sc.key[:n], true
 }
 
-// lowerOwner lower-cases the name at the start of a packed record (length
-// octets are below 64, so folding A-Z never touches them).
-func lowerOwner(b []byte) {
-	for i := 0; i < len(b) && b[i] != 0; {
-		l := int(b[i])
-		for j := i + 1; j <= i+l && j < len(b); j++ {
-			if 'A' <= b[j] && b[j] <= 'Z' {
-				b[j] += 'a' - 'A'
-			}
-		}
-		i += l + 1
-	}
-}
