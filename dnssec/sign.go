@@ -287,4 +287,3 @@ func (sc *scratch) rrsetKey(rrset []mdns.RR) (key []byte, ok bool) {
 	}
 	return sc.key[:n], true
 }
-
