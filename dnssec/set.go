@@ -2,7 +2,10 @@ package dnssec
 
 import (
 	"errors"
+	"strings"
 	"time"
+
+	mdns "github.com/miekg/dns"
 )
 
 // Set is the Signer of every zone with keys in a Keyring: one part of a
@@ -102,4 +105,35 @@ func nextLabel(s []byte, offset int) (int, bool) {
 		return i + 1, false
 	}
 	return i + 1, true
+}
+
+// AppendSigned appends rrs to dst, each RRset followed by its RRSIGs from
+// the Signer of the zone that holds its owner (Set.For). An RRset must be
+// contiguous in rrs (zones.Set returns them so); one whose owner is in no
+// signed zone is appended as it is. It is the slow path's helper: it
+// allocates for the result, and a cache hit still costs nothing to sign.
+// Do not pass the NS RRset and glue of a referral (they are not
+// authoritative data and are never signed, RFC 4035 2.2), nor OPT.
+func (s *Set) AppendSigned(dst, rrs []mdns.RR) ([]mdns.RR, error) {
+	for i := 0; i < len(rrs); {
+		h0 := rrs[i].Header()
+		j := i + 1
+		for j < len(rrs) {
+			h := rrs[j].Header()
+			if h.Rrtype != h0.Rrtype || h.Class != h0.Class || !strings.EqualFold(h.Name, h0.Name) {
+				break
+			}
+			j++
+		}
+		dst = append(dst, rrs[i:j]...)
+		if sg := s.For(h0.Name); sg != nil && h0.Rrtype != mdns.TypeRRSIG && h0.Rrtype != mdns.TypeOPT {
+			sigs, err := sg.Sign(rrs[i:j])
+			if err != nil {
+				return dst, err
+			}
+			dst = append(dst, sigs.RRSIG...)
+		}
+		i = j
+	}
+	return dst, nil
 }
