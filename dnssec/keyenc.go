@@ -56,25 +56,26 @@ func (w *keyWriter) bytes(b []byte) {
 	}
 }
 
-// name writes a name in wire form, lower-cased when lower is set.
+// name writes a name as its presentation text with a length (not wire
+// form: packing a name costs more than the rest of a cache hit), lower-cased
+// when lower is set. Two spellings of one name (escapes, case in RDATA) are
+// two keys: a second signature, never a wrong one.
 func (w *keyWriter) name(s string, lower bool) {
-	if !w.ok {
-		return
-	}
-	start := w.off
-	end, err := mdns.PackDomainName(s, w.b, w.off, nil, false)
-	if err != nil {
+	w.u16(uint16(len(s)))
+	if len(s) > 0xffff || !w.room(len(s)) {
 		w.ok = false
 		return
 	}
-	w.off = end
+	b := w.b[w.off : w.off+len(s)]
+	copy(b, s)
 	if lower {
-		for i := start; i < end; i++ { // length octets are < 64: untouched
-			if c := w.b[i]; 'A' <= c && c <= 'Z' {
-				w.b[i] = c + 'a' - 'A'
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
 			}
 		}
 	}
+	w.off += len(s)
 }
 
 // rr writes one record. Types it does not know are packed from a copy

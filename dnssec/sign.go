@@ -213,6 +213,10 @@ func (s *Signer) signSet(rrset []mdns.RR, now time.Time) (*Signatures, error) {
 				h0.Name, mdns.TypeToString[h0.Rrtype], h.Name, mdns.TypeToString[h.Rrtype])
 		}
 	}
+	if !mdns.IsSubDomain(s.zone, h0.Name) {
+		s.errs.Add(1)
+		return nil, fmt.Errorf("dnssec: %s is not in zone %s", h0.Name, s.zone)
+	}
 	if h0.Rrtype == mdns.TypeRRSIG || h0.Rrtype == mdns.TypeOPT {
 		return nil, fmt.Errorf("dnssec: %s RRsets are not signed", mdns.TypeToString[h0.Rrtype])
 	}
