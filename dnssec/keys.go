@@ -340,3 +340,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Timing returns the key's BIND timing metadata (zero: not set), for the
+// status page.
+func (k *Key) Timing() (publish, activate, inactive, delete time.Time) {
+	return k.timing.publish, k.timing.activate, k.timing.inactive, k.timing.delete
+}
