@@ -24,12 +24,9 @@ const TypeNXNAME uint16 = 128
 // ttl is the negative TTL: min(SOA TTL, SOA MINIMUM) (RFC 9077, 2308).
 func CompactNSEC(qname string, ttl uint32, types []uint16) (*mdns.NSEC, error) {
 	owner := mdns.CanonicalName(qname)
-	next := `\000.` + owner
-	if owner == "." {
-		next = `\000.`
-	}
-	if _, ok := mdns.IsDomainName(next); !ok || nameWireLen(next) > 255 {
-		return nil, fmt.Errorf("dnssec: %s has no successor of the form \\000.%s (name too long)", qname, qname)
+	next, err := successor(owner)
+	if err != nil {
+		return nil, err
 	}
 	bitmap := make([]uint16, 0, len(types)+2)
 	bitmap = append(bitmap, types...)
@@ -43,14 +40,39 @@ func CompactNSEC(qname string, ttl uint32, types []uint16) (*mdns.NSEC, error) {
 	}, nil
 }
 
-// nameWireLen is the wire length of a presentation-format name.
-func nameWireLen(s string) int {
-	buf := make([]byte, 512)
-	n, err := mdns.PackDomainName(s, buf, 0, nil, false)
+// successor returns the immediate successor of name (lower-case, fully
+// qualified) in canonical order (RFC 4471 3.1.2): \000.name, or when that
+// is longer than 255 octets, name with the last octet of its first label
+// incremented (octets that were 0xff dropped first; A-Z skipped, since
+// canonical order compares lower-case).
+func successor(name string) (string, error) {
+	var buf [256]byte
+	n, err := mdns.PackDomainName(name, buf[:], 0, nil, false)
 	if err != nil {
-		return 1 << 16
+		return "", fmt.Errorf("dnssec: %s: %w", name, err)
 	}
-	return n
+	if n+2 <= 255 {
+		if name == "." {
+			return `\000.`, nil
+		}
+		return `\000.` + name, nil
+	}
+	w := buf[:n]
+	for l := int(w[0]); l > 0; l-- {
+		c := w[l]
+		if c == 0xff {
+			continue // drop it: the successor is a shorter first label
+		}
+		c++
+		if 'A' <= c && c <= 'Z' {
+			c = 'Z' + 1
+		}
+		w[l] = c
+		out := append(append([]byte{byte(l)}, w[1:l+1]...), w[1+int(w[0]):]...)
+		s, _, err := mdns.UnpackDomainName(out, 0)
+		return s, err
+	}
+	return "", fmt.Errorf("dnssec: %s has no successor of at most 255 octets", name)
 }
 
 // NXName returns the signed proof that qname does not exist (RFC 9824

@@ -45,9 +45,29 @@ func TestCompactNSECMatchesRFC9824(t *testing.T) {
 			t.Fatalf("round trip: %v %v", back, err)
 		}
 	}
-	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "."
-	if _, err := CompactNSEC(long, 60, nil); err == nil {
-		t.Errorf("a 255-octet name got a successor \\000.name")
+	// A name of 255 octets has no room for \000: the successor increments
+	// the last octet of the first label (RFC 4471), skipping A-Z and
+	// dropping 0xff octets.
+	rest := "." + strings.Repeat(strings.Repeat("a", 63)+".", 2) + strings.Repeat("b", 61) + "."
+	for first, want := range map[string]string{
+		strings.Repeat("a", 63):            strings.Repeat("a", 62) + "b",
+		strings.Repeat("a", 62) + "@":      strings.Repeat("a", 62) + "[",
+		strings.Repeat("a", 61) + "q\\255": strings.Repeat("a", 61) + "r",
+		strings.Repeat("\\255", 63):        "",
+	} {
+		n, err := CompactNSEC(first+rest, 60, nil)
+		if want == "" {
+			if err == nil {
+				t.Errorf("%s: successor %s, want none", first, n.NextDomain)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.NextDomain != want+rest {
+			t.Errorf("successor of %s...:\n got %s\nwant %s", first[:8], n.NextDomain, want+rest)
+		}
 	}
 }
 
