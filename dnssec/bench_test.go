@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"net/netip"
 	"testing"
 
 	mdns "github.com/miekg/dns"
@@ -42,6 +43,21 @@ func BenchmarkSignHitParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSignAddrsHit is the fast path's lookup for a GSLB answer.
+func BenchmarkSignAddrsHit(b *testing.B) {
+	s := fixtureSigner(b, "example.test.", nil)
+	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}
+	if _, err := s.SignAddrs("www.example.test.", mdns.TypeA, 30, addrs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := s.SignAddrs("www.example.test.", mdns.TypeA, 30, addrs); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkNXNameHit is a repeated NXDOMAIN for one name.

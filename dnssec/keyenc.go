@@ -87,10 +87,14 @@ func (w *keyWriter) rr(rr mdns.RR) {
 	w.u16(h.Class)
 	w.u32(h.Ttl)
 	switch r := rr.(type) {
-	case *mdns.A:
-		w.bytes(r.A)
+	case *mdns.A: // 4 octets whichever way the record was made (SignAddrs)
+		if a4 := r.A.To4(); a4 != nil {
+			w.bytes(a4)
+		} else {
+			w.bytes(r.A)
+		}
 	case *mdns.AAAA:
-		w.bytes(r.AAAA)
+		w.bytes(r.AAAA.To16())
 	case *mdns.CNAME:
 		w.name(r.Target, false)
 	case *mdns.NS:

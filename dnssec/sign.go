@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -279,7 +280,13 @@ func (sc *scratch) rrsetKey(rrset []mdns.RR) (key []byte, ok bool) {
 		}
 		sc.offs[i] = [2]int{start, w.off}
 	}
-	offs := sc.offs[:len(rrset)]
+	return sc.sorted(len(rrset)), true
+}
+
+// sorted sorts the first count records written to sc.buf (at sc.offs)
+// and returns them one after the other: the key.
+func (sc *scratch) sorted(count int) []byte {
+	offs := sc.offs[:count]
 	for i := 1; i < len(offs); i++ { // insertion sort: RRsets are small
 		for j := i; j > 0 && bytes.Compare(sc.buf[offs[j][0]:offs[j][1]], sc.buf[offs[j-1][0]:offs[j-1][1]]) < 0; j-- {
 			offs[j], offs[j-1] = offs[j-1], offs[j]
@@ -289,5 +296,63 @@ func (sc *scratch) rrsetKey(rrset []mdns.RR) (key []byte, ok bool) {
 	for _, o := range offs {
 		n += copy(sc.key[n:], sc.buf[o[0]:o[1]])
 	}
-	return sc.key[:n], true
+	return sc.key[:n]
+}
+
+// SignAddrs is Sign for the A (rrtype mdns.TypeA) or AAAA RRset of a GSLB
+// answer, given as its addresses: the RRset zones.AddressRR(owner, ttl, a)
+// makes for each a, without making it. It shares Sign's cache (the same
+// RRset is the same entry either way) and allocates nothing on a hit, so
+// the fast path can sign the answers it packs itself.
+func (s *Signer) SignAddrs(owner string, rrtype uint16, ttl uint32, addrs []netip.Addr) (*Signatures, error) {
+	if len(addrs) == 0 || len(addrs) > maxCachedRRs || (rrtype != mdns.TypeA && rrtype != mdns.TypeAAAA) {
+		return nil, fmt.Errorf("dnssec: SignAddrs: %d addresses of type %d", len(addrs), rrtype)
+	}
+	now := s.now()
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+	w := keyWriter{b: sc.buf[:], ok: true}
+	for i, a := range addrs {
+		a = a.Unmap()
+		if a.Is4() != (rrtype == mdns.TypeA) {
+			return nil, fmt.Errorf("dnssec: SignAddrs: %s in an %s RRset", a, mdns.TypeToString[rrtype])
+		}
+		start := w.off
+		w.name(owner, true)
+		w.u16(rrtype)
+		w.u16(mdns.ClassINET)
+		w.u32(ttl)
+		if a.Is4() {
+			b := a.As4()
+			w.bytes(b[:])
+		} else {
+			b := a.As16()
+			w.bytes(b[:])
+		}
+		if !w.ok {
+			return nil, fmt.Errorf("dnssec: SignAddrs: name too long")
+		}
+		sc.offs[i] = [2]int{start, w.off}
+	}
+	key := sc.sorted(len(addrs))
+	h := maphash.Bytes(seed, key)
+	if e := s.rrsets.get(h, key, now.Unix()); e != nil {
+		return e.sigs, nil
+	}
+	rrset := make([]mdns.RR, len(addrs))
+	for i, a := range addrs {
+		a = a.Unmap()
+		hdr := mdns.RR_Header{Name: owner, Rrtype: rrtype, Class: mdns.ClassINET, Ttl: ttl}
+		if a.Is4() {
+			rrset[i] = &mdns.A{Hdr: hdr, A: a.AsSlice()}
+		} else {
+			rrset[i] = &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+		}
+	}
+	sigs, err := s.signSet(rrset, now)
+	if err != nil {
+		return nil, err
+	}
+	s.rrsets.put(h, &entry{key: bytes.Clone(key), refresh: s.refreshAt(now), sigs: sigs})
+	return sigs, nil
 }

@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,5 +338,45 @@ func TestConfig(t *testing.T) {
 	var d Duration
 	if err := d.UnmarshalText([]byte("168h")); err != nil || d.D() != 168*time.Hour {
 		t.Fatalf("168h: %v %v", d, err)
+	}
+}
+
+func TestSignAddrs(t *testing.T) {
+	s := fixtureSigner(t, "example.test.", nil)
+	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1")}
+	sigs, err := s.SignAddrs("www.example.test.", mdns.TypeA, 30, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same RRset made as records (as zones.AddressRR does, or parsed):
+	// the same cache entry, and the signature verifies over it.
+	set := rrs(t, "www.example.test. 30 IN A 192.0.2.1", "www.example.test. 30 IN A 192.0.2.2")
+	if again, _ := s.Sign(set); again != sigs {
+		t.Fatal("Sign and SignAddrs do not share the cache entry")
+	}
+	if verify(t, s, sigs, set, time.Now()) != 1 {
+		t.Fatal("SignAddrs signature does not verify")
+	}
+	v6 := []netip.Addr{netip.MustParseAddr("2001:db8::1")}
+	s6, err := s.SignAddrs("WWW.example.test.", mdns.TypeAAAA, 5, v6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verify(t, s, s6, rrs(t, "www.example.test. 5 IN AAAA 2001:db8::1"), time.Now()) != 1 {
+		t.Fatal("AAAA does not verify")
+	}
+	if _, err := s.SignAddrs("www.example.test.", mdns.TypeA, 30, v6); err == nil {
+		t.Fatal("an IPv6 address signed in an A RRset")
+	}
+	if _, err := s.SignAddrs("www.example.test.", mdns.TypeA, 30, nil); err == nil {
+		t.Fatal("an empty RRset signed")
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if got, _ := s.SignAddrs("www.example.test.", mdns.TypeA, 30, addrs); got != sigs {
+			t.Fatal("miss")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("SignAddrs hit: %v allocations", allocs)
 	}
 }
