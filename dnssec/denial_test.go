@@ -24,7 +24,7 @@ func TestCompactNSECMatchesRFC9824(t *testing.T) {
 		{"a.example.com.", []uint16{TypeNXNAME}, "a.example.com.\t3600\tIN\tNSEC\t\\000.a.example.com. RRSIG NSEC NXNAME"},
 		// Section 3.2: the name exists, not the type; the bitmap lists what is there.
 		{"A.Example.com.", []uint16{mdns.TypeMX, mdns.TypeA, mdns.TypeA}, "a.example.com.\t3600\tIN\tNSEC\t\\000.a.example.com. A MX RRSIG NSEC"},
-		// Section 3.2, empty non-terminal: RRSIG and NSEC only.
+		// Section 3, an empty non-terminal: RRSIG and NSEC only.
 		{"ent.example.com.", nil, "ent.example.com.\t3600\tIN\tNSEC\t\\000.ent.example.com. RRSIG NSEC"},
 	} {
 		n, err := CompactNSEC(tc.qname, 3600, tc.types)
