@@ -194,7 +194,7 @@ func (c *Cluster) apply(u Update, cur, next *state, syncing *bool, link *Link) b
 		return true
 	case UpdateRejected:
 		c.rejected.Add(1)
-		return !*syncing
+		return true // shows the count; during a resync the old state is kept
 	case UpdateVerdict:
 		st.verdicts[verdictKeyOf(u.Verdict)] = u.Verdict
 	case UpdateVerdictGone:
