@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,4 +374,58 @@ func pct(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// procIO returns the bytes a process has read and written through
+// syscalls (sockets included), from /proc/PID/io.
+func procIO(tb testing.TB, pid int) (rchar, wchar int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		tb.Skipf("no /proc io counters: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "rchar":
+			rchar = n
+		case "wchar":
+			wchar = n
+		}
+	}
+	return rchar, wchar
+}
+
+// BenchmarkVerdictTraffic measures the engine traffic of one verdict with
+// three instances watching: what nats-server reads (the put) and writes
+// (the ack and one delivery per watcher), counted at the server's
+// syscalls. Verdicts live in memory, so no disk writes are in the count.
+func BenchmarkVerdictTraffic(b *testing.B) {
+	srv := startNATS(b)
+	x := join(b, testConfig(srv.url(), "x", time.Minute))
+	y := join(b, testConfig(srv.url(), "y", time.Minute))
+	z := join(b, testConfig(srv.url(), "z", time.Minute))
+	for _, m := range []*member{x, y, z} {
+		waitFor(b, m, "link up", 10*time.Second, linkIs(LinkUp))
+	}
+	addr := netip.MustParseAddr("192.0.2.10")
+	srv.mu.Lock()
+	pid := srv.cmd.Process.Pid
+	srv.mu.Unlock()
+	r0, w0 := procIO(b, pid)
+	n := 0
+	for b.Loop() {
+		n++
+		up := n%2 == 0
+		x.Report("web", addr, up, time.Now())
+		for _, m := range []*member{y, z} {
+			waitFor(b, m, "verdict", 5*time.Second, func(s *Snapshot) bool {
+				v := s.Votes("web", addr)
+				return len(v) == 1 && v[0].Up == up
+			})
+		}
+	}
+	r1, w1 := procIO(b, pid)
+	b.ReportMetric(float64(r1-r0)/float64(n), "server-in-B/verdict")
+	b.ReportMetric(float64(w1-w0)/float64(n), "server-out-B/verdict")
 }
