@@ -113,6 +113,13 @@ func (e *NATS) options() ([]nats.Option, error) {
 			}
 			e.signal()
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s := err.Error()
+				e.lastErr.Store(&s)
+			}
+			e.signal()
+		}),
 		nats.ClosedHandler(func(*nats.Conn) { e.signal() }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			e.log.Debug("cluster: nats async error", "err", err)
@@ -258,6 +265,8 @@ func (e *NATS) loop(ctx context.Context, out chan<- Update) {
 		}
 		if state == LinkUp {
 			setLink(LinkDown, nil)
+		} else {
+			setLink(state, nil) // the latest failed attempt's reason
 		}
 		select {
 		case <-ctx.Done():

@@ -22,13 +22,22 @@ type natsServer struct {
 	t    testing.TB
 	port int
 	dir  string
+	args []string // more nats-server arguments
+	user string   // for the readiness check
+	pass string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
 
 // startNATS starts nats-server on a free port with its store in a fresh
 // directory and waits until it accepts a client; t.Cleanup kills it.
-func startNATS(t testing.TB) *natsServer {
+func startNATS(t testing.TB, args ...string) *natsServer {
+	t.Helper()
+	return startNATSAuth(t, "", "", args...)
+}
+
+// startNATSAuth is startNATS for a server that wants a user and password.
+func startNATSAuth(t testing.TB, user, pass string, args ...string) *natsServer {
 	t.Helper()
 	if _, err := exec.LookPath("nats-server"); err != nil {
 		t.Skip("nats-server not installed")
@@ -39,7 +48,7 @@ func startNATS(t testing.TB) *natsServer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &natsServer{t: t, port: port, dir: t.TempDir()}
+	s := &natsServer{t: t, port: port, dir: t.TempDir(), args: args, user: user, pass: pass}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -49,7 +58,7 @@ func (s *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(s.
 
 func (s *natsServer) start() {
 	s.t.Helper()
-	cmd := exec.Command("nats-server", "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-sd", s.dir)
+	cmd := exec.Command("nats-server", append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-sd", s.dir}, s.args...)...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if testing.Verbose() {
 		cmd.Stderr = os.Stderr
@@ -63,7 +72,7 @@ func (s *natsServer) start() {
 	// Ready when a client connects and JetStream answers.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		nc, err := nats.Connect(s.url(), nats.Timeout(time.Second))
+		nc, err := nats.Connect(s.url(), nats.Timeout(time.Second), nats.UserInfo(s.user, s.pass))
 		if err == nil {
 			_, err = nc.Request("$JS.API.INFO", nil, time.Second)
 			nc.Close()
@@ -428,4 +437,36 @@ func BenchmarkVerdictTraffic(b *testing.B) {
 	r1, w1 := procIO(b, pid)
 	b.ReportMetric(float64(r1-r0)/float64(n), "server-in-B/verdict")
 	b.ReportMetric(float64(w1-w0)/float64(n), "server-out-B/verdict")
+}
+
+// TestNATSUserPassword: credentials come from user_file and password_file;
+// a wrong password keeps the instance out (connecting, with the reason)
+// and the reason does not show the password.
+func TestNATSUserPassword(t *testing.T) {
+	dir := t.TempDir()
+	conf := dir + "/nats.conf"
+	if err := os.WriteFile(conf, []byte("authorization { user: godwit, password: \"right-pass\" }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startNATSAuth(t, "godwit", "right-pass", "-c", conf)
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := testConfig(srv.url(), "a", 5*time.Second)
+	cfg.UserFile, cfg.PasswordFile = write("user", "godwit"), write("bad", "wrong-pass")
+	bad := join(t, cfg)
+	waitFor(t, bad, "the refusal", 10*time.Second, func(s *Snapshot) bool { return s.Link.Err != "" })
+	s := bad.Snapshot()
+	if s.Link.State == LinkUp || strings.Contains(s.Link.Err, "wrong-pass") || strings.Contains(fmt.Sprintf("%+v", bad.cfg), "wrong-pass") {
+		t.Errorf("wrong password: link %+v", s.Link)
+	}
+	t.Logf("wrong password: link %s: %s", s.Link.State, s.Link.Err)
+
+	cfg.Instance, cfg.PasswordFile = "b", write("good", "right-pass")
+	good := join(t, cfg)
+	waitFor(t, good, "link up", 10*time.Second, linkIs(LinkUp))
 }
