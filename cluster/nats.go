@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,7 @@ func NewNATS(cfg Config, log *slog.Logger) (*NATS, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(joinURLs(cfg.URLs), opts...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nats: %w", err)
 	}
@@ -80,17 +81,6 @@ func NewNATS(cfg Config, log *slog.Logger) (*NATS, error) {
 	}
 	e.nc, e.js = nc, js
 	return e, nil
-}
-
-func joinURLs(urls []string) string {
-	s := ""
-	for i, u := range urls {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
 }
 
 func (e *NATS) options() ([]nats.Option, error) {

@@ -373,7 +373,6 @@ func BenchmarkPropagation(b *testing.B) {
 	key := verdictBucket("test") + "." + verdictKeyOf(v)
 	b.ReportMetric(float64(len(encodeVerdict("test", v))), "verdict-payload-B")
 	b.ReportMetric(float64(len("$KV.")+len(key)), "verdict-subject-B")
-	_ = fmt.Sprint()
 }
 
 func pct(d []time.Duration, p int) time.Duration {
