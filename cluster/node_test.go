@@ -210,3 +210,37 @@ func TestClusterReport(t *testing.T) {
 		t.Errorf("retry put %+v", v)
 	}
 }
+
+func TestSnapshotChanges(t *testing.T) {
+	at := time.Now()
+	st := newState()
+	up := Link{State: LinkUp}
+	a := Override{Kind: KindDatacenter, Key: "ams", State: StateDrain, Origin: "x", At: at}
+	b := Override{Kind: KindAddress, Key: "192.0.2.1", State: StateDown, Origin: "y", At: at}
+	st.overrides[overrideKeyOf(a)] = a
+	st.overrides[overrideKeyOf(b)] = b
+	s1 := build(st, up, "x", time.Minute, 0, at)
+	if got := s1.Changes(nil); len(got) != 2 || got[0] != b || got[1] != a {
+		t.Errorf("from nothing: %+v", got)
+	}
+	if got := s1.Changes(s1); got != nil {
+		t.Errorf("no change: %+v", got)
+	}
+
+	st = newState()
+	a2 := a
+	a2.State, a2.Origin = StateDown, "z"
+	clr := Override{Kind: KindAddress, Key: "192.0.2.1", State: StateClear, Origin: "z", At: at}
+	st.overrides[overrideKeyOf(a2)] = a2
+	st.overrides[overrideKeyOf(clr)] = clr
+	s2 := build(st, up, "x", time.Minute, 0, at)
+	if got := s2.Changes(s1); len(got) != 2 || got[0] != clr || got[1] != a2 {
+		t.Errorf("changed and cleared: %+v", got)
+	}
+
+	s3 := build(newState(), up, "x", time.Minute, 0, at)
+	want := Override{Kind: KindDatacenter, Key: "ams", State: StateClear}
+	if got := s3.Changes(s2); len(got) != 1 || got[0] != want {
+		t.Errorf("deleted: %+v", got)
+	}
+}

@@ -24,6 +24,7 @@ type Snapshot struct {
 	votes     map[addrKey][]Verdict // other instances' fresh verdicts, newest first
 	verdicts  []Verdict             // every fresh verdict, this instance's too
 	overrides []Override            // in force (clear removed), by kind and key
+	cleared   map[string]Override   // clear entries, by key, for Changes
 	expires   time.Time             // when the oldest verdict here goes stale; zero if none
 }
 
@@ -71,6 +72,34 @@ func (s *Snapshot) Override(kind, key string) (Override, bool) {
 	return Override{}, false
 }
 
+// Changes returns the overrides that differ from prev's (prev nil: all of
+// them), sorted by kind and key: new or changed ones as they are now, and
+// removed ones with State clear (with the origin and time of the clear
+// when the engine has them). The runtime applies these to its own
+// override store.
+func (s *Snapshot) Changes(prev *Snapshot) []Override {
+	var out []Override
+	for _, o := range s.Overrides() {
+		if p, ok := prev.Override(o.Kind, o.Key); !ok || p != o {
+			out = append(out, o)
+		}
+	}
+	for _, p := range prev.Overrides() {
+		if _, ok := s.Override(p.Kind, p.Key); ok {
+			continue
+		}
+		c, ok := s.cleared[overrideKeyOf(p)]
+		if !ok {
+			c = Override{Kind: p.Kind, Key: p.Key, State: StateClear}
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Override) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
 // state is what a Cluster's run loop accumulates from engine updates.
 type state struct {
 	verdicts  map[string]Verdict  // by verdictKeyOf
@@ -86,10 +115,15 @@ func newState() state {
 // trusted for longer than one TTL).
 func build(st state, link Link, instance string, ttl time.Duration, rejected uint64, now time.Time) *Snapshot {
 	s := &Snapshot{Link: link, Instance: instance, TTL: ttl, Built: now, Rejected: rejected}
-	for _, o := range st.overrides {
+	for k, o := range st.overrides {
 		if o.State != StateClear {
 			s.overrides = append(s.overrides, o)
+			continue
 		}
+		if s.cleared == nil {
+			s.cleared = map[string]Override{}
+		}
+		s.cleared[k] = o
 	}
 	slices.SortFunc(s.overrides, func(a, b Override) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
