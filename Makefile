@@ -6,7 +6,7 @@ PKGS  := ./...
 FUZZTIME ?= 30s
 
 # Debian packages the tests drive for real, keyed by the command they provide.
-TEST_TOOLS := dig:bind9-dnsutils bird:bird2 nsd:nsd unbound:unbound chromium:chromium
+TEST_TOOLS := dig:bind9-dnsutils bird:bird2 nsd:nsd unbound:unbound chromium:chromium nats-server:nats-server dnssec-keygen:bind9-utils
 
 .PHONY: help build run test unit acceptance lint tools bench bench-large fuzz soak clean
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -39,9 +41,7 @@ func startNATS(t testing.TB, args ...string) *natsServer {
 // startNATSAuth is startNATS for a server that wants a user and password.
 func startNATSAuth(t testing.TB, user, pass string, args ...string) *natsServer {
 	t.Helper()
-	if _, err := exec.LookPath("nats-server"); err != nil {
-		t.Skip("nats-server not installed")
-	}
+	testsupport.NeedTool(t, "nats-server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

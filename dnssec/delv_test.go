@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -165,10 +167,7 @@ func startZone(t *testing.T, z *testZone) int {
 }
 
 func TestDelvValidatesLiveAnswers(t *testing.T) {
-	delv, err := exec.LookPath("delv")
-	if err != nil {
-		t.Skip("delv not installed")
-	}
+	delv := testsupport.NeedTool(t, "delv")
 	dir := t.TempDir()
 	apex := "signed.test."
 	ksk := writeKey(t, dir, apex, mdns.ECDSAP256SHA256, FlagsKSK, "")
