@@ -14,10 +14,20 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// snapshot asks the backend for the current status and completes it.
+// snapshot returns the current status, completed. The Backend is asked at
+// most once per snapshotEvery: readers within that time, and readers that
+// arrive while it is being built, share one (read-only) snapshot, so a flood
+// of readers costs the runtime no more than a few snapshots a second.
 func (s *Server) snapshot() Snapshot {
-	snap := s.backend.Snapshot()
-	snap.normalize(time.Now())
+	s.snapMu.Lock()
+	now := time.Now()
+	if s.snapAt.IsZero() || now.Sub(s.snapAt) >= snapshotEvery || now.Before(s.snapAt) {
+		snap := s.backend.Snapshot()
+		snap.normalize(time.Now())
+		s.snapLast, s.snapAt = snap, time.Now()
+	}
+	snap := s.snapLast
+	s.snapMu.Unlock()
 	snap.Ready = s.ready.Load()
 	return snap
 }

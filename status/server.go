@@ -31,9 +31,25 @@ import (
 // Limits on requests and on how long the Backend may take.
 const (
 	maxBodyBytes   = 64 << 10
+	maxHeaderBytes = 32 << 10
 	backendTimeout = 30 * time.Second
 	shutdownGrace  = 5 * time.Second
+	// snapshotEvery is how often the Backend is asked for a snapshot at
+	// most: concurrent and rapid readers share one.
+	snapshotEvery = 500 * time.Millisecond
 )
+
+// timeouts are the HTTP server's; tests shorten them.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+var defaultTimeouts = timeouts{
+	readHeader: 5 * time.Second,
+	read:       10 * time.Second,
+	write:      backendTimeout + 5*time.Second,
+	idle:       30 * time.Second,
+}
 
 // Server is the status HTTP server. Create it with New, then Start it.
 type Server struct {
@@ -46,9 +62,20 @@ type Server struct {
 
 	tokenSum [sha256.Size]byte // sha256 of the token, compared in constant time
 	hasToken bool
+	// openRead: reading needs no token (loopback listen or public_read).
+	openRead bool
+	hosts    map[string]bool // allowed_hosts, lower case
+	limits   map[string]*bucket
+	refusals *bucket // bounds the refusal log lines
+	timeouts timeouts
+
+	snapMu   sync.Mutex
+	snapAt   time.Time
+	snapLast Snapshot
 
 	mu   sync.Mutex
 	srv  *http.Server
+	lim  *limitListener
 	addr net.Addr
 	done chan struct{} // closed when Serve returns
 }
@@ -59,11 +86,22 @@ func New(cfg Config, b Backend, gatherer prometheus.Gatherer, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, backend: b, gatherer: gatherer, log: logger}
+	s := &Server{cfg: cfg, backend: b, gatherer: gatherer, log: logger, timeouts: defaultTimeouts}
 	if cfg.Token != "" {
-		s.tokenSum = sha256.Sum256([]byte(cfg.Token))
+		s.tokenSum = sha256.Sum256([]byte(cfg.Token.Reveal()))
 		s.hasToken = true
 	}
+	s.openRead = cfg.loopbackListen() || cfg.PublicRead
+	s.hosts = map[string]bool{}
+	for _, h := range cfg.AllowedHosts {
+		s.hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	rate := float64(cfg.rateLimit())
+	s.limits = map[string]*bucket{}
+	for _, class := range []string{"page", "status", "explain", "metrics"} {
+		s.limits[class] = newBucket(rate, 2*rate)
+	}
+	s.refusals = newBucket(5, 20)
 	s.handler = s.routes()
 	return s
 }
@@ -88,19 +126,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("status listen %s: %w", s.cfg.listen(), err)
 	}
+	lim := newLimitListener(ln, s.cfg.maxConnections())
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      backendTimeout + 5*time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		ReadHeaderTimeout: s.timeouts.readHeader,
+		ReadTimeout:       s.timeouts.read,
+		WriteTimeout:      s.timeouts.write,
+		IdleTimeout:       s.timeouts.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.srv, s.addr, s.done = srv, ln.Addr(), make(chan struct{})
+	s.srv, s.lim, s.addr, s.done = srv, lim, ln.Addr(), make(chan struct{})
 	go func() {
 		defer close(s.done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(lim); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -109,8 +149,30 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		_ = s.Shutdown(sctx)
 	})
-	s.log.Info("status server listening", "addr", ln.Addr().String(), "token", s.hasToken)
+	s.log.Info("status server listening", "addr", ln.Addr().String(), "token", s.hasToken,
+		"public_read", s.cfg.PublicRead, "max_connections", s.cfg.maxConnections())
+	s.warnExposure(ln.Addr().String())
 	return nil
+}
+
+// warnExposure logs a warning when the status server listens beyond
+// loopback without a token.
+func (s *Server) warnExposure(addr string) {
+	if s.cfg.loopbackListen() || s.hasToken {
+		return
+	}
+	msg := "status server listens beyond loopback without a token: only loopback clients may read it or change state; set [status] token"
+	if s.cfg.PublicRead {
+		msg = "status server listens beyond loopback without a token: anyone who can connect reads it (public_read); only loopback clients may change state; set [status] token"
+	}
+	s.log.Warn(msg, "addr", addr)
+}
+
+// srvListener returns the connection-capping listener, nil before Start.
+func (s *Server) srvListener() *limitListener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lim
 }
 
 // Addr returns the bound address, nil before Start.
@@ -171,7 +233,7 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	return securityHeaders(cop.Handler(mux))
+	return securityHeaders(s.access(cop.Handler(mux)))
 }
 
 // csp allows nothing but the page's own inline stylesheet (by hash) and

@@ -321,7 +321,7 @@ func TestOverrideAuth(t *testing.T) {
 		{"rebound host name", "", request{host: "attacker.example:8053", header: jsonCT, body: good}, 403, ""},
 		{"cross-site browser request", "", request{header: with("Sec-Fetch-Site", "cross-site"), body: good}, 403, ""},
 		{"foreign origin", "", request{header: with("Origin", "http://attacker.example"), body: good}, 403, ""},
-		{"token, non-loopback", testToken, request{remote: "192.0.2.7:40000", host: "status.example", header: with("Authorization", "Bearer "+testToken), body: good}, 200, "datacenter iad drain"},
+		{"token, non-loopback", testToken, request{remote: "192.0.2.7:40000", host: "192.0.2.53:8053", header: with("Authorization", "Bearer "+testToken), body: good}, 200, "datacenter iad drain"},
 		{"token, scheme in lower case", testToken, request{remote: "192.0.2.7:40000", header: with("Authorization", "bearer "+testToken), body: good}, 200, "datacenter iad drain"},
 		{"token missing", testToken, request{remote: "192.0.2.7:40000", header: jsonCT, body: good}, 401, ""},
 		{"token missing on loopback", testToken, request{header: jsonCT, body: good}, 401, ""},
@@ -344,7 +344,7 @@ func TestOverrideAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake(t)
-			s := New(Config{Token: tt.token}, fake, nil, nil)
+			s := New(Config{Token: Secret(tt.token)}, fake, nil, nil)
 			tt.rq.method, tt.rq.target = http.MethodPost, "/api/v1/override"
 			w := serve(t, s, tt.rq)
 			if w.Code != tt.code {
@@ -387,7 +387,7 @@ func TestReloadAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &fakeBackend{reloadErr: tt.reloadErr}
-			s := New(Config{Token: tt.token}, fake, nil, nil)
+			s := New(Config{Token: Secret(tt.token)}, fake, nil, nil)
 			tt.rq.method, tt.rq.target = http.MethodPost, "/api/v1/reload"
 			w := serve(t, s, tt.rq)
 			if w.Code != tt.code {
@@ -417,7 +417,7 @@ func TestHealthReady(t *testing.T) {
 	s := New(Config{}, &fakeBackend{}, nil, nil)
 	check := func(target string, code int, body string) {
 		t.Helper()
-		w := serve(t, s, request{target: target, remote: "192.0.2.1:1", host: "status.example"})
+		w := serve(t, s, request{target: target, remote: "192.0.2.1:1", host: "192.0.2.53:8053"})
 		if w.Code != code || w.Body.String() != body {
 			t.Errorf("%s: %d %q, want %d %q", target, w.Code, w.Body, code, body)
 		}
@@ -474,7 +474,7 @@ func TestMetrics(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(42)
 	s := New(Config{}, &fakeBackend{}, reg, nil)
-	w := serve(t, s, request{target: "/metrics", remote: "192.0.2.1:1", host: "status.example"})
+	w := serve(t, s, request{target: "/metrics", remote: "192.0.2.1:1", host: "192.0.2.53:8053"})
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "godwit_test_queries_total 42\n") {
 		t.Errorf("metrics: %d %q", w.Code, w.Body)
 	}
