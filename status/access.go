@@ -77,7 +77,7 @@ func expensiveClass(p string) string {
 		return "page"
 	case "/explain", "/api/v1/explain":
 		return "explain"
-	case "/api/v1/status":
+	case "/api/v1/status", "/api/v1/history":
 		return "status"
 	case "/metrics":
 		return "metrics"

@@ -36,6 +36,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.snapshot())
 }
 
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.hist.view(s.snapshot().Now))
+}
+
 // explainQuery is a validated explain request.
 type explainQuery struct {
 	Name   string `json:"name"`   // FQDN
@@ -191,9 +195,11 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	s.log.Info("reload requested", "remote", r.RemoteAddr)
 	if err := s.backend.Reload(ctx); err != nil {
+		s.hist.note(Event{Time: time.Now(), Kind: EventReloadFailed, Text: "reload requested over the API failed: " + err.Error()})
 		s.backendError(w, "reload", err)
 		return
 	}
+	s.hist.note(Event{Time: time.Now(), Kind: EventReload, Text: "reload requested over the API"})
 	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
 }
 

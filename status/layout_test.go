@@ -59,11 +59,24 @@ const longError = "/var/lib/godwit/zones/customers/eu-west/production/gslb.examp
 func TestLayout(t *testing.T) {
 	bin := statustest.Chromium(t)
 	fake := newFake(t)
+	fake.snap.QPS = 130 // the first sample's rate, before there is a previous one
 	fake.snap.Zones[1].OK, fake.snap.Zones[1].Error = false, longError
 	fake.snap.Files[2].OK, fake.snap.Files[2].LastError, fake.snap.Files[2].LastErrorAt = false, longError, fake.snap.Now.Add(-time.Minute)
 	fake.snap.Files[2].Path = "/var/lib/godwit/zones/customers/eu-west/production/gslb.example.test.zone"
 	s := New(Config{}, fake, nil, nil)
 	s.SetReady(true)
+	// 15 minutes of history: traffic that dips when iad goes down, a reload.
+	for i := historyLen - 1; i >= 0; i-- {
+		snap := step(fake.snap, historyLen-i, true)
+		snap.Queries = uint64(1000*(historyLen-i) + 300*min(historyLen-i, 40))
+		if i < 40 {
+			snap.Datacenters[2].State = StateDown
+		} else {
+			snap.Datacenters[2].AnswersTotal = uint64(200 * (historyLen - i))
+		}
+		s.hist.add(snap, fake.snap.Now.Add(-time.Duration(i)*historyStep))
+	}
+	s.hist.note(Event{Time: fake.snap.Now.Add(-3 * time.Minute), Kind: EventReloadFailed, Text: longError})
 	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, r)

@@ -60,6 +60,7 @@ type pageData struct {
 	CSS     template.CSS
 	Refresh int // seconds, 0 = no automatic reload
 	S       Snapshot
+	H       History
 	Uptime  string
 	Rcodes  []rcodeShare
 	Explain explainView
@@ -83,7 +84,7 @@ type explainView struct {
 
 func (s *Server) pageData(title string) pageData {
 	snap := s.snapshot()
-	d := pageData{Title: title, CSS: template.CSS(styleCSS), S: snap, Rcodes: rcodeShares(snap.Rcodes)}
+	d := pageData{Title: title, CSS: template.CSS(styleCSS), S: snap, H: s.hist.view(snap.Now), Rcodes: rcodeShares(snap.Rcodes)}
 	if !snap.Started.IsZero() {
 		d.Uptime = roundDuration(snap.Now.Sub(snap.Started))
 	}

@@ -73,11 +73,14 @@ type Server struct {
 	snapAt   time.Time
 	snapLast Snapshot
 
+	hist history
+
 	mu   sync.Mutex
 	srv  *http.Server
 	lim  *limitListener
 	addr net.Addr
 	done chan struct{} // closed when Serve returns
+	stop chan struct{} // closed by Shutdown: stops the sampler
 }
 
 // New returns a server for cfg that shows b and exposes gatherer on /metrics
@@ -137,7 +140,10 @@ func (s *Server) Start(ctx context.Context) error {
 		ConnState:         lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.srv, s.lim, s.addr, s.done = srv, lim, ln.Addr(), make(chan struct{})
+	s.srv, s.lim, s.addr, s.done, s.stop = srv, lim, ln.Addr(), make(chan struct{}), make(chan struct{})
+	first := s.snapshot()
+	s.hist.add(first, first.Now)
+	go s.sampleLoop(s.stop)
 	go func() {
 		defer close(s.done)
 		if err := srv.Serve(lim); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -168,6 +174,22 @@ func (s *Server) warnExposure(addr string) {
 	s.log.Warn(msg, "addr", addr)
 }
 
+// sampleLoop adds a snapshot to the history every historyStep until stop
+// is closed (Start takes the first).
+func (s *Server) sampleLoop(stop <-chan struct{}) {
+	t := time.NewTicker(historyStep)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		snap := s.snapshot()
+		s.hist.add(snap, snap.Now)
+	}
+}
+
 // srvListener returns the connection-capping listener, nil before Start.
 func (s *Server) srvListener() *limitListener {
 	s.mu.Lock()
@@ -187,6 +209,10 @@ func (s *Server) Addr() net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	srv, done := s.srv, s.done
+	if s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+	}
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
@@ -208,6 +234,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /explain", s.handleExplainPage)
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/explain", s.handleExplain)
+	mux.HandleFunc("GET /api/v1/history", s.handleHistory)
 	mux.HandleFunc("POST /api/v1/override", s.guard(s.handleOverride))
 	mux.HandleFunc("POST /api/v1/reload", s.guard(s.handleReload))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -118,6 +118,11 @@ type DatacenterStatus struct {
 	// recent window; Share is Answers over all such answers (0..1).
 	Answers uint64  `json:"answers"`
 	Share   float64 `json:"share"`
+	// AnswersTotal is how many service answers led with this datacenter
+	// since start (a running total). When the Backend fills it in, the
+	// history's answer share is exact per 10 s step; otherwise it samples
+	// Share.
+	AnswersTotal uint64 `json:"answers_total,omitempty"`
 }
 
 // ServiceStatus is one GSLB name.
