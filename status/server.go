@@ -4,9 +4,14 @@
 //
 // It owns presentation and access control only. What it shows comes from a
 // Backend that the command implements over the live snapshots; the package
-// imports none of the other godwit packages. State-changing requests (admin
-// overrides, reload) need a bearer token when one is configured, and come
-// from loopback clients otherwise.
+// imports none of the other godwit packages. Every request must name the
+// server in Host and carry no foreign Origin (see access); reading beyond a
+// loopback listen address needs the token or public_read; state-changing
+// requests (admin overrides, reload) need a bearer token when one is
+// configured, and come from loopback clients otherwise. Connections are
+// capped (limitListener), the expensive endpoints rate limited, and the
+// Backend asked for at most two snapshots a second. The server also keeps
+// 15 minutes of history (history.go) that the page draws as inline SVG.
 package status
 
 import (
