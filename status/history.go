@@ -211,8 +211,8 @@ func clampTime(t, lo, hi time.Time) time.Time {
 
 // Chart geometry, in SVG user units; the SVG scales to its box.
 const (
-	chartW, chartH = 600.0, 110.0
-	chartL, chartB = 0.0, 16.0 // room for the time labels below
+	chartW, chartH = 600.0, 100.0
+	chartL, chartB = 0.0, 1.0
 )
 
 // palette colours datacenters by their index in the config (chart and
@@ -227,21 +227,14 @@ func (h History) x(t time.Time) float64 {
 	return chartL + math.Max(0, math.Min(1, f))*(chartW-chartL)
 }
 
-// frame draws the time axis, its labels and the event markers.
+// frame draws the grid lines and the event markers. The labels are HTML
+// around the SVG (Axis, QPSTop), so they do not stretch with it.
 func (h History) frame(b *strings.Builder) {
 	plot := chartH - chartB
-	fmt.Fprintf(b, `<line x1="0" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#dfe3ea"/>`, plot, chartW, plot)
+	fmt.Fprintf(b, `<line x1="0" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#c5ccd8"/>`, plot, chartW, plot)
 	for m := 15; m >= 0; m -= 5 {
 		x := h.x(h.Now.Add(-time.Duration(m) * time.Minute))
-		anchor, label := "middle", fmt.Sprintf("−%dm", m)
-		switch m {
-		case 15:
-			anchor = "start"
-		case 0:
-			anchor, label = "end", "now "+h.Now.UTC().Format("15:04")
-		}
 		fmt.Fprintf(b, `<line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" stroke="#eef0f4"/>`, x, x, plot)
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#5d6675" text-anchor="%s">%s</text>`, x, chartH-3, anchor, label)
 	}
 	for _, e := range h.Events {
 		c := "#2456a6"
@@ -252,9 +245,23 @@ func (h History) frame(b *strings.Builder) {
 			c = "#8a5a00"
 		}
 		x := h.x(e.Time)
-		fmt.Fprintf(b, `<g class="event" data-kind="%s"><title>%s %s</title><line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="3 2"/><rect x="%.1f" y="0" width="6" height="6" fill="%s"/></g>`,
+		fmt.Fprintf(b, `<g class="event" data-kind="%s"><title>%s %s</title><line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2" stroke-dasharray="3 2" vector-effect="non-scaling-stroke"/><rect x="%.1f" y="0" width="6" height="6" fill="%s"/></g>`,
 			e.Kind, e.Time.UTC().Format("15:04:05"), template.HTMLEscapeString(e.Text), x, x, plot, c, x-3, c)
 	}
+}
+
+// Axis is the time axis's labels: −15m, −10m, −5m, now.
+func (h History) Axis() []string {
+	return []string{"−15m", "−10m", "−5m", "now " + h.Now.UTC().Format("15:04")}
+}
+
+// QPSTop is the queries-per-second chart's top value.
+func (h History) QPSTop() string {
+	top := 0.0
+	for _, s := range h.Samples {
+		top = math.Max(top, s.QPS)
+	}
+	return trimFloat(niceCeil(top))
 }
 
 // QPSChart draws queries per second over the span as an inline SVG.
@@ -275,9 +282,8 @@ func (h History) QPSChart() template.HTML {
 		}
 		first, last := h.x(h.Samples[0].Time), h.x(h.Samples[len(h.Samples)-1].Time)
 		fmt.Fprintf(&b, `<polygon points="%.1f,%.1f %s %.1f,%.1f" fill="#2456a6" fill-opacity="0.12"/>`, first, plot, strings.Join(pts, " "), last, plot)
-		fmt.Fprintf(&b, `<polyline class="series" points="%s" fill="none" stroke="#2456a6" stroke-width="1.5" data-samples="%d"/>`, strings.Join(pts, " "), len(h.Samples))
+		fmt.Fprintf(&b, `<polyline class="series" points="%s" fill="none" stroke="#2456a6" stroke-width="2" vector-effect="non-scaling-stroke" data-samples="%d"/>`, strings.Join(pts, " "), len(h.Samples))
 	}
-	fmt.Fprintf(&b, `<text x="3" y="10" font-size="10" fill="#5d6675">%s q/s</text>`, trimFloat(top))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
@@ -310,7 +316,6 @@ func (h History) ShareChart() template.HTML {
 		}
 	}
 	h.frame(&b)
-	fmt.Fprintf(&b, `<text x="3" y="10" font-size="10" fill="#5d6675">100%%</text>`)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
