@@ -19,7 +19,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -132,7 +131,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.listen())
 	if err != nil {
-		return fmt.Errorf("status listen %s: %w", s.cfg.listen(), err)
+		return err // "listen tcp ADDR: bind: …" names the address already
 	}
 	lim := newLimitListener(ln, s.cfg.maxConnections())
 	srv := &http.Server{
