@@ -14,16 +14,30 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// snapshot asks the backend for the current status and completes it.
+// snapshot returns the current status, completed. The Backend is asked at
+// most once per snapshotEvery: readers within that time, and readers that
+// arrive while it is being built, share one (read-only) snapshot, so a flood
+// of readers costs the runtime no more than a few snapshots a second.
 func (s *Server) snapshot() Snapshot {
-	snap := s.backend.Snapshot()
-	snap.normalize(time.Now())
+	s.snapMu.Lock()
+	now := time.Now()
+	if s.snapAt.IsZero() || now.Sub(s.snapAt) >= snapshotEvery || now.Before(s.snapAt) {
+		snap := s.backend.Snapshot()
+		snap.normalize(time.Now())
+		s.snapLast, s.snapAt = snap, time.Now()
+	}
+	snap := s.snapLast
+	s.snapMu.Unlock()
 	snap.Ready = s.ready.Load()
 	return snap
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.snapshot())
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.hist.view(s.snapshot().Now))
 }
 
 // explainQuery is a validated explain request.
@@ -181,9 +195,11 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	s.log.Info("reload requested", "remote", r.RemoteAddr)
 	if err := s.backend.Reload(ctx); err != nil {
+		s.hist.note(Event{Time: time.Now(), Kind: EventReloadFailed, Text: "reload requested over the API failed: " + err.Error()})
 		s.backendError(w, "reload", err)
 		return
 	}
+	s.hist.note(Event{Time: time.Now(), Kind: EventReload, Text: "reload requested over the API"})
 	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
 }
 

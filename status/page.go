@@ -25,14 +25,17 @@ var (
 		return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 	}()
 	pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-		"ago":     ago,
-		"stamp":   stamp,
-		"clock":   func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
-		"pct":     pct,
-		"qps":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-		"latency": latency,
-		"count":   count,
-		"addr":    addr,
+		"ago":          ago,
+		"stamp":        stamp,
+		"clock":        func(t time.Time) string { return t.UTC().Format("15:04:05 MST") },
+		"pct":          pct,
+		"qps":          func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+		"latency":      latency,
+		"count":        count,
+		"addr":         addr,
+		"probed":       probed,
+		"wrap":         wrap,
+		"usesFallback": usesFallback,
 	}).ParseFS(assets, "assets/page.html"))
 )
 
@@ -57,6 +60,7 @@ type pageData struct {
 	CSS     template.CSS
 	Refresh int // seconds, 0 = no automatic reload
 	S       Snapshot
+	H       History
 	Uptime  string
 	Rcodes  []rcodeShare
 	Explain explainView
@@ -80,7 +84,7 @@ type explainView struct {
 
 func (s *Server) pageData(title string) pageData {
 	snap := s.snapshot()
-	d := pageData{Title: title, CSS: template.CSS(styleCSS), S: snap, Rcodes: rcodeShares(snap.Rcodes)}
+	d := pageData{Title: title, CSS: template.CSS(styleCSS), S: snap, H: s.hist.view(snap.Now), Rcodes: rcodeShares(snap.Rcodes)}
 	if !snap.Started.IsZero() {
 		d.Uptime = roundDuration(snap.Now.Sub(snap.Started))
 	}
@@ -248,4 +252,35 @@ func addr(a netip.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// probed is what a probe contacts, as the health checker runs it: an exec
+// check's {address} and {datacenter} are expanded (as health does, with the
+// datacenters joined by commas); other types show the Backend's Target.
+func probed(p ProbeStatus) string {
+	if p.Target == "" {
+		return addr(p.Address)
+	}
+	if p.Type == "exec" {
+		return strings.NewReplacer("{address}", addr(p.Address), "{datacenter}", p.Datacenter).Replace(p.Target)
+	}
+	return p.Target
+}
+
+// usesFallback reports whether a policy ever uses its fallback: only geo and
+// routes do (a fallback on the others is accepted but unused).
+func usesFallback(policy string) bool { return policy == "geo" || policy == "routes" }
+
+// wrap escapes a path or URL for HTML and lets the browser break the line
+// after each '/' (and before each '?' or ' '), so a long one wraps inside
+// its cell instead of widening the table.
+func wrap(s string) template.HTML {
+	var b strings.Builder
+	for i, part := range strings.SplitAfter(s, "/") {
+		if i > 0 {
+			b.WriteString("<wbr>")
+		}
+		b.WriteString(template.HTMLEscapeString(part))
+	}
+	return template.HTML(b.String())
 }

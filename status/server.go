@@ -4,9 +4,14 @@
 //
 // It owns presentation and access control only. What it shows comes from a
 // Backend that the command implements over the live snapshots; the package
-// imports none of the other godwit packages. State-changing requests (admin
-// overrides, reload) need a bearer token when one is configured, and come
-// from loopback clients otherwise.
+// imports none of the other godwit packages. Every request must name the
+// server in Host and carry no foreign Origin (see access); reading beyond a
+// loopback listen address needs the token or public_read; state-changing
+// requests (admin overrides, reload) need a bearer token when one is
+// configured, and come from loopback clients otherwise. Connections are
+// capped (limitListener), the expensive endpoints rate limited, and the
+// Backend asked for at most two snapshots a second. The server also keeps
+// 15 minutes of history (history.go) that the page draws as inline SVG.
 package status
 
 import (
@@ -14,7 +19,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,9 +35,25 @@ import (
 // Limits on requests and on how long the Backend may take.
 const (
 	maxBodyBytes   = 64 << 10
+	maxHeaderBytes = 32 << 10
 	backendTimeout = 30 * time.Second
 	shutdownGrace  = 5 * time.Second
+	// snapshotEvery is how often the Backend is asked for a snapshot at
+	// most: concurrent and rapid readers share one.
+	snapshotEvery = 500 * time.Millisecond
 )
+
+// timeouts are the HTTP server's; tests shorten them.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+var defaultTimeouts = timeouts{
+	readHeader: 5 * time.Second,
+	read:       10 * time.Second,
+	write:      backendTimeout + 5*time.Second,
+	idle:       30 * time.Second,
+}
 
 // Server is the status HTTP server. Create it with New, then Start it.
 type Server struct {
@@ -46,11 +66,25 @@ type Server struct {
 
 	tokenSum [sha256.Size]byte // sha256 of the token, compared in constant time
 	hasToken bool
+	// openRead: reading needs no token (loopback listen or public_read).
+	openRead bool
+	hosts    map[string]bool // allowed_hosts, lower case
+	limits   map[string]*bucket
+	refusals *bucket // bounds the refusal log lines
+	timeouts timeouts
+
+	snapMu   sync.Mutex
+	snapAt   time.Time
+	snapLast Snapshot
+
+	hist history
 
 	mu   sync.Mutex
 	srv  *http.Server
+	lim  *limitListener
 	addr net.Addr
 	done chan struct{} // closed when Serve returns
+	stop chan struct{} // closed by Shutdown: stops the sampler
 }
 
 // New returns a server for cfg that shows b and exposes gatherer on /metrics
@@ -59,11 +93,22 @@ func New(cfg Config, b Backend, gatherer prometheus.Gatherer, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, backend: b, gatherer: gatherer, log: logger}
+	s := &Server{cfg: cfg, backend: b, gatherer: gatherer, log: logger, timeouts: defaultTimeouts}
 	if cfg.Token != "" {
-		s.tokenSum = sha256.Sum256([]byte(cfg.Token))
+		s.tokenSum = sha256.Sum256([]byte(cfg.Token.Reveal()))
 		s.hasToken = true
 	}
+	s.openRead = cfg.loopbackListen() || cfg.PublicRead
+	s.hosts = map[string]bool{}
+	for _, h := range cfg.AllowedHosts {
+		s.hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	rate := float64(cfg.rateLimit())
+	s.limits = map[string]*bucket{}
+	for _, class := range []string{"page", "status", "explain", "metrics"} {
+		s.limits[class] = newBucket(rate, 2*rate)
+	}
+	s.refusals = newBucket(5, 20)
 	s.handler = s.routes()
 	return s
 }
@@ -86,21 +131,26 @@ func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.listen())
 	if err != nil {
-		return fmt.Errorf("status listen %s: %w", s.cfg.listen(), err)
+		return err // "listen tcp ADDR: bind: …" names the address already
 	}
+	lim := newLimitListener(ln, s.cfg.maxConnections())
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      backendTimeout + 5*time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		ReadHeaderTimeout: s.timeouts.readHeader,
+		ReadTimeout:       s.timeouts.read,
+		WriteTimeout:      s.timeouts.write,
+		IdleTimeout:       s.timeouts.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.srv, s.addr, s.done = srv, ln.Addr(), make(chan struct{})
+	s.srv, s.lim, s.addr, s.done, s.stop = srv, lim, ln.Addr(), make(chan struct{}), make(chan struct{})
+	first := s.snapshot()
+	s.hist.add(first, first.Now)
+	go s.sampleLoop(s.stop)
 	go func() {
 		defer close(s.done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(lim); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -109,8 +159,46 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		_ = s.Shutdown(sctx)
 	})
-	s.log.Info("status server listening", "addr", ln.Addr().String(), "token", s.hasToken)
+	s.log.Info("status server listening", "addr", ln.Addr().String(), "token", s.hasToken,
+		"public_read", s.cfg.PublicRead, "max_connections", s.cfg.maxConnections())
+	s.warnExposure(ln.Addr().String())
 	return nil
+}
+
+// warnExposure logs a warning when the status server listens beyond
+// loopback without a token.
+func (s *Server) warnExposure(addr string) {
+	if s.cfg.loopbackListen() || s.hasToken {
+		return
+	}
+	msg := "status server listens beyond loopback without a token: only loopback clients may read it or change state; set [status] token"
+	if s.cfg.PublicRead {
+		msg = "status server listens beyond loopback without a token: anyone who can connect reads it (public_read); only loopback clients may change state; set [status] token"
+	}
+	s.log.Warn(msg, "addr", addr)
+}
+
+// sampleLoop adds a snapshot to the history every historyStep until stop
+// is closed (Start takes the first).
+func (s *Server) sampleLoop(stop <-chan struct{}) {
+	t := time.NewTicker(historyStep)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		snap := s.snapshot()
+		s.hist.add(snap, snap.Now)
+	}
+}
+
+// srvListener returns the connection-capping listener, nil before Start.
+func (s *Server) srvListener() *limitListener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lim
 }
 
 // Addr returns the bound address, nil before Start.
@@ -125,6 +213,10 @@ func (s *Server) Addr() net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	srv, done := s.srv, s.done
+	if s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+	}
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
@@ -146,6 +238,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /explain", s.handleExplainPage)
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/explain", s.handleExplain)
+	mux.HandleFunc("GET /api/v1/history", s.handleHistory)
 	mux.HandleFunc("POST /api/v1/override", s.guard(s.handleOverride))
 	mux.HandleFunc("POST /api/v1/reload", s.guard(s.handleReload))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +264,7 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	return securityHeaders(cop.Handler(mux))
+	return securityHeaders(s.access(cop.Handler(mux)))
 }
 
 // csp allows nothing but the page's own inline stylesheet (by hash) and

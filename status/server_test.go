@@ -112,6 +112,9 @@ func TestStatusJSON(t *testing.T) {
 		}
 		want := fake.snap
 		want.Ready = ready
+		// Datacenters count distinct addresses: ams lists 4 (the backend said 5).
+		want.Datacenters = append([]DatacenterStatus(nil), want.Datacenters...)
+		want.Datacenters[0].Addresses, want.Datacenters[0].Healthy = 4, 4
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ready=%v: round trip differs:\n got %+v\nwant %+v", ready, got, want)
 		}
@@ -264,7 +267,7 @@ func TestPage(t *testing.T) {
 		`<tr id="svc-api.gslb.example.test." class="service failing-open" data-service="api.gslb.example.test." data-state="failing-open">`,
 		`all down — failing open`,
 		`data-address="198.51.100.11" data-state="drain"`,
-		`data-check="web" data-address="203.0.113.10" data-datacenter="iad" data-state="down"`,
+		`data-check="web" data-type="http" data-address="203.0.113.10" data-datacenter="iad" data-state="down"`,
 		`<td class="err">dial tcp 203.0.113.10:80: connect: connection refused</td>`,
 		`<tr class="peer" data-peer="127.0.0.3" data-state="active">`,
 		`<tr class="file failed" data-file="routes.txt" data-kind="routes" data-ok="false">`,
@@ -273,7 +276,7 @@ func TestPage(t *testing.T) {
 		`<tr class="zone" data-zone="gslb.example.test." data-ok="true">`,
 		`14m28s ago`, // gslb.example.test. zone loaded at 03:58:02, now 04:12:30
 		`id="explain-form"`,
-		`<tr class="probe" data-check="disk" data-address="" data-datacenter="ams" data-state="up">`,
+		`<tr class="probe" data-check="disk" data-type="file" data-address="" data-datacenter="ams" data-state="up">`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -321,7 +324,7 @@ func TestOverrideAuth(t *testing.T) {
 		{"rebound host name", "", request{host: "attacker.example:8053", header: jsonCT, body: good}, 403, ""},
 		{"cross-site browser request", "", request{header: with("Sec-Fetch-Site", "cross-site"), body: good}, 403, ""},
 		{"foreign origin", "", request{header: with("Origin", "http://attacker.example"), body: good}, 403, ""},
-		{"token, non-loopback", testToken, request{remote: "192.0.2.7:40000", host: "status.example", header: with("Authorization", "Bearer "+testToken), body: good}, 200, "datacenter iad drain"},
+		{"token, non-loopback", testToken, request{remote: "192.0.2.7:40000", host: "192.0.2.53:8053", header: with("Authorization", "Bearer "+testToken), body: good}, 200, "datacenter iad drain"},
 		{"token, scheme in lower case", testToken, request{remote: "192.0.2.7:40000", header: with("Authorization", "bearer "+testToken), body: good}, 200, "datacenter iad drain"},
 		{"token missing", testToken, request{remote: "192.0.2.7:40000", header: jsonCT, body: good}, 401, ""},
 		{"token missing on loopback", testToken, request{header: jsonCT, body: good}, 401, ""},
@@ -344,7 +347,7 @@ func TestOverrideAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake(t)
-			s := New(Config{Token: tt.token}, fake, nil, nil)
+			s := New(Config{Token: Secret(tt.token)}, fake, nil, nil)
 			tt.rq.method, tt.rq.target = http.MethodPost, "/api/v1/override"
 			w := serve(t, s, tt.rq)
 			if w.Code != tt.code {
@@ -387,7 +390,7 @@ func TestReloadAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &fakeBackend{reloadErr: tt.reloadErr}
-			s := New(Config{Token: tt.token}, fake, nil, nil)
+			s := New(Config{Token: Secret(tt.token)}, fake, nil, nil)
 			tt.rq.method, tt.rq.target = http.MethodPost, "/api/v1/reload"
 			w := serve(t, s, tt.rq)
 			if w.Code != tt.code {
@@ -417,7 +420,7 @@ func TestHealthReady(t *testing.T) {
 	s := New(Config{}, &fakeBackend{}, nil, nil)
 	check := func(target string, code int, body string) {
 		t.Helper()
-		w := serve(t, s, request{target: target, remote: "192.0.2.1:1", host: "status.example"})
+		w := serve(t, s, request{target: target, remote: "192.0.2.1:1", host: "192.0.2.53:8053"})
 		if w.Code != code || w.Body.String() != body {
 			t.Errorf("%s: %d %q, want %d %q", target, w.Code, w.Body, code, body)
 		}
@@ -474,7 +477,7 @@ func TestMetrics(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(42)
 	s := New(Config{}, &fakeBackend{}, reg, nil)
-	w := serve(t, s, request{target: "/metrics", remote: "192.0.2.1:1", host: "status.example"})
+	w := serve(t, s, request{target: "/metrics", remote: "192.0.2.1:1", host: "192.0.2.53:8053"})
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "godwit_test_queries_total 42\n") {
 		t.Errorf("metrics: %d %q", w.Code, w.Body)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -107,14 +108,21 @@ type DatacenterStatus struct {
 	ASNs     []uint32 `json:"asns,omitempty"`
 	State    string   `json:"state"`    // up, degraded, down, drain
 	Override string   `json:"override"` // admin override in force: "", up, down, drain
-	// Addresses counts the datacenter's target addresses over all services,
-	// Healthy those that may be served.
+	// Addresses counts the datacenter's distinct target addresses over all
+	// services, Healthy those that no service sees down or drained. The
+	// status server recounts both from Services (an address listed by two
+	// services counts once).
 	Addresses int `json:"addresses"`
 	Healthy   int `json:"healthy"`
 	// Answers is how many service answers led with this datacenter in the
 	// recent window; Share is Answers over all such answers (0..1).
 	Answers uint64  `json:"answers"`
 	Share   float64 `json:"share"`
+	// AnswersTotal is how many service answers led with this datacenter
+	// since start (a running total). When the Backend fills it in, the
+	// history's answer share is exact per 10 s step; otherwise it samples
+	// Share.
+	AnswersTotal uint64 `json:"answers_total,omitempty"`
 }
 
 // ServiceStatus is one GSLB name.
@@ -217,5 +225,37 @@ func (s *Snapshot) normalize(now time.Time) {
 	}
 	if s.Warnings == nil {
 		s.Warnings = []string{}
+	}
+	s.countAddresses()
+}
+
+// countAddresses sets each datacenter's Addresses and Healthy to its
+// distinct addresses over all services, healthy when no service has it down
+// or drained (up and unknown are served). A datacenter that no service
+// lists keeps the Backend's counts.
+func (s *Snapshot) countAddresses() {
+	type dc struct{ all, sick map[netip.Addr]bool }
+	dcs := map[string]*dc{}
+	for _, svc := range s.Services {
+		for _, t := range svc.Targets {
+			d := dcs[t.Datacenter]
+			if d == nil {
+				d = &dc{all: map[netip.Addr]bool{}, sick: map[netip.Addr]bool{}}
+				dcs[t.Datacenter] = d
+			}
+			for _, a := range t.Addresses {
+				d.all[a.Address] = true
+				if a.State == StateDown || a.State == StateDrain {
+					d.sick[a.Address] = true
+				}
+			}
+		}
+	}
+	s.Datacenters = slices.Clone(s.Datacenters) // the Backend's, not ours to change
+	for i := range s.Datacenters {
+		if d := dcs[s.Datacenters[i].Name]; d != nil {
+			s.Datacenters[i].Addresses = len(d.all)
+			s.Datacenters[i].Healthy = len(d.all) - len(d.sick)
+		}
 	}
 }

@@ -1,0 +1,104 @@
+//go:build linux
+
+package status
+
+import (
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPageProbeRows: probes of file and exec checks, which share one
+// target per check, show their address and the command as run; fallbacks
+// show only for the policies that use them; datacenters count distinct
+// addresses.
+func TestPageProbeRows(t *testing.T) {
+	fake := newFake(t)
+	for _, a := range []string{"192.0.2.10", "192.0.2.11"} {
+		fake.snap.Probes = append(fake.snap.Probes,
+			ProbeStatus{Check: "disk", Type: "file", Address: netip.MustParseAddr(a), Datacenter: "ams", Target: "/run/godwit/health.txt", State: StateUp},
+			ProbeStatus{Check: "script", Type: "exec", Address: netip.MustParseAddr(a), Datacenter: "ams,fra", Target: "/usr/local/bin/check --dc {datacenter} {address}", State: StateUp})
+	}
+	fake.snap.Services[1].Fallback = "weighted" // failover: never used
+	s := New(Config{}, fake, nil, nil)
+	d := parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes())
+	rows := map[string]bool{}
+	for _, n := range d.all(with("class", "probe")) {
+		if strings.Contains(text(n), "{datacenter}") || strings.Contains(text(n), "{address}") {
+			t.Errorf("probe row shows a raw template: %q", text(n))
+		}
+		rows[strings.Join(strings.Fields(text(n)), " ")] = true
+	}
+	for _, want := range []string{
+		"script exec 192.0.2.10 ams,fra /usr/local/bin/check --dc ams,fra 192.0.2.10 up",
+		"script exec 192.0.2.11 ams,fra /usr/local/bin/check --dc ams,fra 192.0.2.11 up",
+		"disk file 192.0.2.10 ams /run/godwit/health.txt up",
+		"disk file 192.0.2.11 ams /run/godwit/health.txt up",
+	} {
+		found := false
+		for r := range rows {
+			found = found || strings.HasPrefix(r, want)
+		}
+		if !found {
+			t.Errorf("no probe row starts with %q; rows:\n%s", want, strings.Join(slices.Sorted(maps.Keys(rows)), "\n"))
+		}
+	}
+	if len(rows) != len(fake.snap.Probes) {
+		t.Errorf("%d distinct probe rows for %d probes", len(rows), len(fake.snap.Probes))
+	}
+	for name, want := range map[string]string{
+		"www.gslb.example.test.": "geo → weighted",
+		"api.gslb.example.test.": "failover",
+		"img.gslb.example.test.": "weighted",
+	} {
+		n := d.all(with("data-service", name))
+		if len(n) != 1 {
+			t.Fatalf("service %s: %d rows", name, len(n))
+		}
+		var cells []string
+		for c := range n[0].ChildNodes() {
+			if c.Data == "td" {
+				cells = append(cells, strings.TrimSpace(text(c)))
+			}
+		}
+		if got := cells[1]; got != want {
+			t.Errorf("service %s: policy cell %q, want %q", name, got, want)
+		}
+	}
+	// ams lists 192.0.2.10 in www twice over (v4 and v6 differ) and
+	// 192.0.2.20 in img: 4 distinct; fra's drained address is not healthy.
+	for dc, want := range map[string]string{"ams": "4/4", "fra": "2/3", "iad": "0/3"} {
+		n := d.byID("dc-" + dc)
+		if n == nil || !strings.Contains(text(n), want) {
+			t.Errorf("datacenter %s: want healthy %s in %q", dc, want, text(n))
+		}
+	}
+}
+
+func TestCountAddresses(t *testing.T) {
+	a := func(s, st string) AddressStatus { return AddressStatus{Address: netip.MustParseAddr(s), State: st} }
+	snap := Snapshot{
+		Datacenters: []DatacenterStatus{{Name: "ams", Addresses: 9, Healthy: 9}, {Name: "lonely", Addresses: 1, Healthy: 1}},
+		Services: []ServiceStatus{
+			{Targets: []TargetStatus{{Datacenter: "ams", Addresses: []AddressStatus{a("192.0.2.1", StateUp), a("192.0.2.2", StateUp), a("192.0.2.3", StateUnknown)}}}},
+			{Targets: []TargetStatus{{Datacenter: "ams", Addresses: []AddressStatus{a("192.0.2.1", StateUp), a("192.0.2.2", StateDown)}}}},
+			{Targets: []TargetStatus{{Datacenter: "ams", Addresses: []AddressStatus{a("192.0.2.1", StateUp), a("192.0.2.4", StateDrain)}}}},
+		},
+	}
+	orig := slices.Clone(snap.Datacenters)
+	backend := snap.Datacenters
+	snap.normalize(time.Now())
+	if got := snap.Datacenters[0]; got.Addresses != 4 || got.Healthy != 2 {
+		t.Errorf("ams: %d/%d, want healthy 2 of 4 distinct", got.Healthy, got.Addresses)
+	}
+	if got := snap.Datacenters[1]; got.Addresses != 1 || got.Healthy != 1 {
+		t.Errorf("a datacenter no service lists keeps the backend's counts, got %d/%d", got.Healthy, got.Addresses)
+	}
+	if !reflect.DeepEqual(backend, orig) {
+		t.Error("normalize changed the Backend's datacenter slice")
+	}
+}
