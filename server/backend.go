@@ -114,10 +114,11 @@ func (s *Server) healthState(g *Generation, probes []health.ProbeInfo) healthSta
 		}
 	}
 
-	type dcCount struct{ addrs, healthy int }
-	counts := map[string]*dcCount{}
+	// Per datacenter, each distinct address once: healthy unless some
+	// service's check sees it down or drained.
+	dcAddrs := map[string]map[netip.Addr]bool{}
 	for _, d := range cfg.Datacenter {
-		counts[d.Name] = &dcCount{}
+		dcAddrs[d.Name] = map[netip.Addr]bool{}
 	}
 	var hs healthState
 	for _, svc := range g.Services {
@@ -135,6 +136,10 @@ func (s *Server) healthState(g *Generation, probes []health.ProbeInfo) healthSta
 			for f := range 2 {
 				for _, a := range t.Addrs[f] {
 					st := view.Lookup(t.Check, t.Datacenter, a)
+					if m := dcAddrs[t.Datacenter]; m != nil {
+						ok, seen := m[a]
+						m[a] = st.Up && (ok || !seen)
+					}
 					as := status.AddressStatus{Address: a, State: status.StateUp, Override: addrOv[a]}
 					switch {
 					case st.Drained:
@@ -158,10 +163,6 @@ func (s *Server) healthState(g *Generation, probes []health.ProbeInfo) healthSta
 			if ts.State != status.StateUp {
 				ss.State = status.StateDegraded
 			}
-			if c := counts[t.Datacenter]; c != nil {
-				c.addrs += n
-				c.healthy += up
-			}
 			ss.Targets = append(ss.Targets, ts)
 		}
 		for f := range 2 {
@@ -172,7 +173,12 @@ func (s *Server) healthState(g *Generation, probes []health.ProbeInfo) healthSta
 		hs.services = append(hs.services, ss)
 	}
 	for _, d := range cfg.Datacenter {
-		c := counts[d.Name]
+		c := struct{ addrs, healthy int }{addrs: len(dcAddrs[d.Name])}
+		for _, ok := range dcAddrs[d.Name] {
+			if ok {
+				c.healthy++
+			}
+		}
 		ds := status.DatacenterStatus{
 			Name: d.Name, ASNs: d.ASN, Override: dcOv[d.Name],
 			Addresses: c.addrs, Healthy: c.healthy,
@@ -272,6 +278,7 @@ func (b *backend) Snapshot() status.Snapshot {
 	for i := range s.Datacenters {
 		d := &s.Datacenters[i]
 		d.Answers = cur.byDC[d.Name] - base.byDC[d.Name]
+		d.AnswersTotal = cur.byDC[d.Name]
 		if led > 0 {
 			d.Share = float64(d.Answers) / float64(led)
 		}

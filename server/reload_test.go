@@ -818,6 +818,26 @@ func TestReloadRestartWarnings(t *testing.T) {
 	waitFor(t, "warnings cleared", func() bool { return len(e.rt.files.warnings()) == 0 })
 }
 
+// TestReloadTokenNeverShown: a new status token needs a restart, and the
+// warning that says so names the key, never the old or the new value, on
+// the page, in the API and in the log.
+func TestReloadTokenNeverShown(t *testing.T) {
+	e := startReloadEnv(t)
+	const secret = "s3cret-token-never-printed"
+	e.writeFile(t, "godwit.toml", strings.Replace(e.config("192.0.2.31"), "[zones]", "token = \""+secret+"\"\n[zones]", 1))
+	waitFor(t, "restart warning", func() bool {
+		return strings.Contains(strings.Join(e.rt.files.warnings(), "\n"), "status.token changed")
+	})
+	snap := (&backend{e.rt}).Snapshot()
+	for what, text := range map[string]string{
+		"warnings": strings.Join(snap.Warnings, "\n"), "log": e.log.String(), "snapshot": fmt.Sprintf("%+v", snap),
+	} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the token is in the %s", what)
+		}
+	}
+}
+
 // TestWatchPathsClassify pins which file events reload what.
 func TestWatchPathsClassify(t *testing.T) {
 	p := watchPaths{config: "/etc/g/godwit.toml", zonesDir: "/etc/g/zones", mmdb: []string{"/var/geo/city.mmdb"},

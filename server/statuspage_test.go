@@ -4,12 +4,14 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/godwit-dns/godwit/status/statustest"
 
@@ -35,6 +37,20 @@ func TestStatusPageBrowser(t *testing.T) {
 		f.query(t, svcName, mdns.TypeAAAA)
 	}
 	f.query(t, "nothing.gslb.example.test.", mdns.TypeA)
+	// The status server asks for a snapshot at most every 500 ms: wait
+	// until the one it serves has seen the queries.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		code, body := f.get(t, "/api/v1/status")
+		var api status.Snapshot
+		if code == 200 && json.Unmarshal(body, &api) == nil && api.Queries >= 51 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status API never showed the queries: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond) // no signal for a fresh snapshot; well under the rate limit
+	}
 
 	out, log := statustest.Run(t, bin, "--dump-dom", f.base+"/?refresh=0")
 	for _, l := range strings.Split(log, "\n") {
