@@ -51,6 +51,7 @@ type DBInfo struct {
 	Size       int64         `json:"size"`        // file size in bytes (held in memory)
 	Networks   int           `json:"networks"`    // networks with data
 	Records    int           `json:"records"`     // distinct decoded records after deduplication
+	Located    int           `json:"located"`     // of those, records with coordinates (0: distance ranking cannot work)
 	LoadTime   time.Duration `json:"load_time"`   // read + verify + decode
 }
 
@@ -176,9 +177,21 @@ func openSource(path string, k kind) (*source, error) {
 		Size:       int64(len(buf)),
 		Networks:   networks,
 		Records:    len(s.recs),
+		Located:    s.located(),
 		LoadTime:   time.Since(start),
 	}
 	return s, nil
+}
+
+// located counts the decoded records that carry coordinates.
+func (s *source) located() int {
+	n := 0
+	for _, r := range s.recs {
+		if r.hasCoords {
+			n++
+		}
+	}
+	return n
 }
 
 // decodeAll walks every network with data and decodes each distinct data

@@ -485,7 +485,7 @@ func (g *Generation) Explain(qname string, qtype uint16, c zones.Client) *zones.
 // though godwit serves: "file:line: warning: message", in file order.
 func Warnings(g *Generation) []string {
 	var out []string
-	for _, w := range nsWarnings(g.Zones(), g.Services) {
+	for _, w := range append(nsWarnings(g.Zones(), g.Services), configWarnings(g)...) {
 		out = append(out, w.String())
 	}
 	return out

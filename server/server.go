@@ -111,8 +111,8 @@ func Start(ctx context.Context, cfg *Config, opt Options) (*Server, error) {
 		g.Close()
 		return nil, err
 	}
-	for _, w := range nsWarnings(g.Zones(), g.Services) {
-		log.Warn(w.String())
+	for _, w := range Warnings(g) {
+		log.Warn(w)
 	}
 	s.health = health.New(log.With("subsystem", "health"), s.reg, nil)
 	s.health.RestrictOverrides() // overrides only for what the config knows

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,5 +83,65 @@ func TestNSWarningsAcrossZones(t *testing.T) {
 	got := nsWarnings([]*zones.Zone{parent, child}, nil)
 	if len(got) != 1 || !strings.Contains(got[0].String(), "c.zone:5: warning: name server ns3.example.test. of gslb.example.test. has no A or AAAA record") {
 		t.Errorf("got %v, want one warning for ns3 at c.zone:5", got)
+	}
+}
+
+// TestConfigWarnings: a Country database under a geo service and a file
+// check whose file is missing are accepted, with a warning at the line of
+// the key at fault.
+func TestConfigWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zone := "$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\n"
+	if err := os.WriteFile(filepath.Join(dir, "zones", "gslb.example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	country, err := filepath.Abs("../testdata/geoip/GeoIP2-Country-Test.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := `[geo]
+city_db = "` + country + `"
+
+[[datacenter]]
+name = "ams"
+location = [52.37, 4.90]
+
+[[check]]
+name = "flag"
+type = "file"
+path = "status/flags.txt"
+
+[[service]]
+name = "www.gslb.example.test."
+policy = "geo"
+fallback = "failover"
+check = "flag"
+  [[service.target]]
+  datacenter = "ams"
+  addresses = ["192.0.2.1"]
+`
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path, Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Build(c)
+	defer g.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Warnings(g)
+	want := []string{
+		path + ":15: warning: service www.gslb.example.test. ranks clients by distance, but geo.city_db is a GeoIP2-Country database without coordinates: clients that no map entry matches all get the fallback (failover); use a City database, or map their countries",
+		path + `:11: warning: check "flag": ` + filepath.Join(dir, "status/flags.txt") + " does not exist: every address the check judges is down until it does",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }

@@ -308,7 +308,15 @@ func (r *ranker) rankGeo() bool {
 		if cityBits >= 0 {
 			r.addScope(cityBits, "city network without a location", loc.Network)
 		}
-		r.fallback("geo: no map entry matched and the client's location is unknown")
+		switch {
+		case r.tr == nil: // the reason is built for explain only: no allocation when serving
+		case loc.Country != "":
+			r.fallback("geo: no map entry matched, and the database gives country " + loc.Country + " but no coordinates to rank by distance")
+		case loc.Continent != "":
+			r.fallback("geo: no map entry matched, and the database gives continent " + loc.Continent + " but no coordinates to rank by distance")
+		default:
+			r.fallback("geo: no map entry matched and the client's location is unknown")
+		}
 		return false
 	}
 	r.addScope(r.decidedBits(loc.Network), "city network", loc.Network)

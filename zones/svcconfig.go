@@ -510,12 +510,18 @@ func parseMapKey(k string) (mapEntry, error) {
 		if len(v) != 2 || !isUpperAlpha(v) {
 			return e, fmt.Errorf("map key %q: want a two-letter ISO 3166-1 country code", k)
 		}
+		if !countryCodes[v] {
+			return e, fmt.Errorf("map key %q: %s is not an ISO 3166-1 country code, so no client matches it", k, v)
+		}
 		e.kind, e.key = mapCountry, "country:"+v
 	case "subdivision":
 		v := strings.ToUpper(val)
 		cc, sub, ok := strings.Cut(v, "-")
 		if !ok || len(cc) != 2 || !isUpperAlpha(cc) || len(sub) < 1 || len(sub) > 3 || !isUpperAlnum(sub) {
 			return e, fmt.Errorf("map key %q: want an ISO 3166-2 subdivision code such as US-WA", k)
+		}
+		if !countryCodes[cc] {
+			return e, fmt.Errorf("map key %q: %s is not an ISO 3166-1 country code, so no client matches it", k, cc)
 		}
 		e.kind, e.key = mapSubdivision, "subdivision:"+v
 	case "asn":
