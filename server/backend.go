@@ -412,22 +412,25 @@ func warnings(s *status.Snapshot, extra []string) []string {
 }
 
 // Explain answers as the server would for a query from client's own
-// address without ECS (the client is located by its address, SourceBits -1;
-// an explanation for an ECS subnet X/n matches a query carrying X/n only
-// where the data that decides is no more specific than /n).
+// address without ECS, or, when client is a prefix X/n, for a query that
+// carries ECS X/n (the address masked as the handler reads it).
 func (b *backend) Explain(ctx context.Context, name, qtype string, client string) (any, error) {
 	qt, ok := mdns.StringToType[strings.ToUpper(qtype)]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown type %q", status.ErrInvalid, qtype)
 	}
-	addr, err := netip.ParseAddr(client)
-	if err != nil {
+	var q Query
+	if p, err := netip.ParsePrefix(client); err == nil {
+		q = Query{Source: p.Addr().Unmap(), ECS: p}
+	} else if a, err := netip.ParseAddr(client); err == nil {
+		q = Query{Source: a.Unmap().WithZone("")}
+	} else {
 		return nil, fmt.Errorf("%w: client: %v", status.ErrInvalid, err)
 	}
 	if _, ok := mdns.IsDomainName(name); !ok {
 		return nil, fmt.Errorf("%w: %q is not a domain name", status.ErrInvalid, name)
 	}
-	return b.s.gen.Load().Explain(mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1}), nil
+	return b.s.gen.Load().ExplainQuery(mdns.Fqdn(name), qt, q), nil
 }
 
 // Override sets an admin override. An unknown datacenter, or an address

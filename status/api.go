@@ -32,6 +32,14 @@ func (s *Server) snapshot() Snapshot {
 	return snap
 }
 
+// staleSnapshot drops the shared snapshot after a request that changed
+// the state (an override, a reload), so that the next reader sees it.
+func (s *Server) staleSnapshot() {
+	s.snapMu.Lock()
+	s.snapAt = time.Time{}
+	s.snapMu.Unlock()
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.snapshot())
 }
@@ -44,7 +52,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 type explainQuery struct {
 	Name   string `json:"name"`   // FQDN
 	Type   string `json:"type"`   // mnemonic, upper case
-	Client string `json:"client"` // IP address
+	Client string `json:"client"` // IP address, or a prefix: the query carries it as ECS
 }
 
 // parseExplain reads name, type and client from the query string. type
@@ -72,6 +80,13 @@ func parseExplain(r *http.Request) (explainQuery, error) {
 		if !addr.IsValid() {
 			return explainQuery{}, errors.New("client is required")
 		}
+	} else if strings.Contains(client, "/") {
+		p, err := netip.ParsePrefix(client)
+		if err != nil {
+			return explainQuery{}, fmt.Errorf("client %q is not an IP address or an ECS prefix (ADDR/N): %v", client, err)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen()))
+		return explainQuery{Name: mdns.Fqdn(name), Type: qtype, Client: p.String()}, nil
 	} else {
 		var err error
 		if addr, err = netip.ParseAddr(client); err != nil {
@@ -182,7 +197,9 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), backendTimeout)
 	defer cancel()
-	if err := s.backend.Override(ctx, req.Kind, req.Key, req.State); err != nil {
+	err := s.backend.Override(ctx, req.Kind, req.Key, req.State)
+	s.staleSnapshot()
+	if err != nil {
 		s.backendError(w, "override", err)
 		return
 	}
@@ -194,7 +211,9 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), backendTimeout)
 	defer cancel()
 	s.log.Info("reload requested", "remote", r.RemoteAddr)
-	if err := s.backend.Reload(ctx); err != nil {
+	err := s.backend.Reload(ctx)
+	s.staleSnapshot()
+	if err != nil {
 		s.hist.note(Event{Time: time.Now(), Kind: EventReloadFailed, Text: "reload requested over the API failed: " + err.Error()})
 		s.backendError(w, "reload", err)
 		return

@@ -17,7 +17,8 @@ type Backend interface {
 	Snapshot() Snapshot
 	// Explain tells how the answer to name/qtype for client is chosen. name
 	// is a fully qualified domain name, qtype a type mnemonic ("A", "AAAA"),
-	// client an IP address. The result is encoded as JSON by the API and, if
+	// client an IP address (a query from it without ECS) or a prefix (a
+	// query carrying it as EDNS Client Subnet). The result is encoded as JSON by the API and, if
 	// it implements fmt.Stringer, shown as text on the page.
 	Explain(ctx context.Context, name, qtype, client string) (any, error)
 	// Override sets an admin override. kind is KindAddress or KindDatacenter,

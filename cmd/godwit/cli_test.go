@@ -130,45 +130,64 @@ func TestExplainAgreesWithServer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			var got []string
-			for _, rr := range r.Answer {
-				switch v := rr.(type) {
-				case *mdns.A:
-					got = append(got, v.A.String())
-				case *mdns.AAAA:
-					got = append(got, v.AAAA.String())
-				}
-			}
 			var stdout, stderr bytes.Buffer
 			if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 				t.Fatalf("%s: explain exit %d: %s", name, code, stderr.String())
 			}
-			ans := explainAnswerRE.FindStringSubmatch(stdout.String())
-			if ans == nil {
-				t.Fatalf("%s: no answer line in\n%s", name, stdout.String())
-			}
-			want := strings.Fields(ans[1])
-			if slices.Equal(want, []string{"none"}) {
-				want = nil
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: server answers %v, explain says %v\n%s", name, got, want, stdout.String())
-			}
+			checkExplain(t, name, stdout.String(), r, c.bits)
+			// The live explain of the running server, with the client as
+			// an ECS prefix, says the same. (With /0 the server locates the
+			// query's source, which only the DNS query knows.)
 			if c.bits > 0 {
-				scope := -1
-				if opt := r.IsEdns0(); opt != nil {
-					for _, o := range opt.Option {
-						if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
-							scope = int(e.SourceScope)
-						}
-					}
+				stdout.Reset()
+				live := []string{"ctl", "-status", srv.StatusAddr().String(), "-client", fmt.Sprintf("%s/%d", c.client, c.bits),
+					"explain", "www.gslb.example.test", mdns.TypeToString[qtype]}
+				if code := run(context.Background(), live, &stdout, &stderr); code != 0 {
+					t.Fatalf("%s: live explain exit %d: %s", name, code, stderr.String())
 				}
-				sc := explainScopeRE.FindStringSubmatch(stdout.String())
-				if sc == nil || sc[1] != fmt.Sprint(scope) {
-					t.Errorf("%s: server scope /%d, explain says %v\n%s", name, scope, sc, stdout.String())
-				}
+				checkExplain(t, name+" (live)", stdout.String(), r, c.bits)
 			}
 		}
+	}
+}
+
+// checkExplain compares an explanation's answer and ECS scope with the
+// server's reply r.
+func checkExplain(t *testing.T, name, text string, r *mdns.Msg, bits int) {
+	t.Helper()
+	var got []string
+	for _, rr := range r.Answer {
+		switch v := rr.(type) {
+		case *mdns.A:
+			got = append(got, v.A.String())
+		case *mdns.AAAA:
+			got = append(got, v.AAAA.String())
+		}
+	}
+	ans := explainAnswerRE.FindStringSubmatch(text)
+	if ans == nil {
+		t.Fatalf("%s: no answer line in\n%s", name, text)
+	}
+	want := strings.Fields(ans[1])
+	if slices.Equal(want, []string{"none"}) {
+		want = nil
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: server answers %v, explain says %v\n%s", name, got, want, text)
+	}
+	if bits <= 0 {
+		return
+	}
+	scope := -1
+	if opt := r.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
+				scope = int(e.SourceScope)
+			}
+		}
+	}
+	if sc := explainScopeRE.FindStringSubmatch(text); sc == nil || sc[1] != fmt.Sprint(scope) {
+		t.Errorf("%s: server scope /%d, explain says %v\n%s", name, scope, sc, text)
 	}
 }
 

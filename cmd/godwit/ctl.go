@@ -32,7 +32,7 @@ func cmdCtl(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	addr := fs.String("status", envOr("GODWIT_STATUS", "127.0.0.1:8053"), "the server's status address, host:port or URL (env GODWIT_STATUS)")
 	token := fs.String("token", "", "bearer token for reload and override (default: env GODWIT_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	client := fs.String("client", "", "explain: the client's address (default: this host as the server sees it)")
+	client := fs.String("client", "", "explain: the client's address, or ADDR/N for a query carrying ECS ADDR/N (default: this host as the server sees it)")
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprintln(fs.Output(), "\n"+ctlUsage) }
 	rest, err := parse(fs, args)
