@@ -15,6 +15,17 @@ const (
 	DefaultTCPIdleTimeout = 10 * time.Second
 	DefaultTCPMaxConns    = 1000
 	DefaultMaxInflight    = 10000
+	DefaultIO             = IOAuto
+)
+
+// The values of [server] io.
+const (
+	// IOAuto serves UDP with the packet engine where it exists (Linux) and
+	// GOMAXPROCS leaves room for it, and with the portable read loop
+	// elsewhere.
+	IOAuto = "auto"
+	// IOPortable always serves UDP with the portable read loop.
+	IOPortable = "portable"
 )
 
 // Config is the [server] section of godwit.toml.
@@ -29,6 +40,8 @@ const (
 //	max_inflight = 10000      # UDP queries being answered at once; above it UDP queries
 //	                          # are dropped (counted in godwit_dns_dropped_total)
 //	udp_sockets = 0           # SO_REUSEPORT UDP sockets per listen address (0 = one per CPU)
+//	io = "auto"               # UDP I/O: "auto" = the packet engine on Linux (see engine_linux.go),
+//	                          # "portable" = one goroutine read loop per socket
 type Config struct {
 	Listen     []string `toml:"listen"`       // "addr:port"; UDP and TCP on each
 	NSID       string   `toml:"nsid"`         // RFC 5001 NSID payload (raw bytes); "" = none
@@ -40,6 +53,7 @@ type Config struct {
 	TCPMaxConns    int      `toml:"tcp_max_conns"`
 	MaxInflight    int      `toml:"max_inflight"`
 	UDPSockets     int      `toml:"udp_sockets"`
+	IO             string   `toml:"io"`
 
 	RRL RRLConfig `toml:"rrl"` // [server.rrl]: response rate limiting, off by default
 }
@@ -68,6 +82,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.UDPSockets == 0 {
 		c.UDPSockets = runtime.NumCPU()
+	}
+	if c.IO == "" {
+		c.IO = DefaultIO
 	}
 	c.RRL = c.RRL.WithDefaults()
 	return c
@@ -117,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.UDPSockets < 1 || c.UDPSockets > 1024 {
 		bad("udp_sockets", "%d is outside 1..1024", c.UDPSockets)
+	}
+	if c.IO != IOAuto && c.IO != IOPortable {
+		bad("io", "%q is neither %q nor %q", c.IO, IOAuto, IOPortable)
 	}
 	for _, e := range c.RRL.problems() {
 		errs = append(errs, fmt.Errorf("rrl.%w", e))
