@@ -256,7 +256,34 @@ func sockaddrAddr(sa *unix.RawSockaddrInet6, n uint32) (netip.Addr, bool) {
 // the address the query in hd reached, and returns its length (0 when the
 // query carried no packet info).
 func (e *udpEngine) replyPktinfo(hd *unix.Msghdr, dst *[64]byte) int {
-	ctrl := unsafe.Slice(hd.Control, int(hd.Controllen))
+	return replyControl(unsafe.Slice(hd.Control, int(hd.Controllen)), dst)
+}
+
+// pktinfoSupported reports whether replyControl works here: a wildcard
+// address can then be served by the read loop too.
+const pktinfoSupported = true
+
+// setPktinfo is a net.ListenConfig Control function asking for each
+// datagram's destination address (IP_PKTINFO / IPV6_RECVPKTINFO).
+func setPktinfo(network, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if network == "udp6" {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// replyControl reads the packet info of a received datagram's control
+// messages and writes into dst the control message that sends the reply
+// from that address; it returns its length (0 when there was none).
+func replyControl(ctrl []byte, dst *[64]byte) int {
 	for len(ctrl) >= unix.SizeofCmsghdr {
 		ch := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
 		l := int(ch.Len)

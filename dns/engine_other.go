@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"syscall"
 )
 
 // engineSupported reports whether this system has the packet engine.
@@ -22,3 +23,11 @@ func (e *udpEngine) run()                                       {}
 func (e *udpEngine) stop()                                      {}
 
 func closeEngineFD(int) {}
+
+// pktinfoSupported reports whether replyControl works here; elsewhere a
+// wildcard address off the engine is served by the library's server.
+const pktinfoSupported = false
+
+func setPktinfo(string, string, syscall.RawConn) error { return nil }
+
+func replyControl([]byte, *[64]byte) int { return 0 }

@@ -68,8 +68,17 @@ func bindOnce(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
 		udpNet, tcpNet = "udp6", "tcp6"
 	}
 	var lc net.ListenConfig
-	if n > 1 {
-		lc.Control = setReusePort
+	wildcard := ap.Addr().IsUnspecified() && pktinfoSupported
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		if n > 1 {
+			if err := setReusePort(network, address, c); err != nil {
+				return err
+			}
+		}
+		if wildcard {
+			return setPktinfo(network, address, c)
+		}
+		return nil
 	}
 	b := &binding{addr: ap}
 	pc, err := lc.ListenPacket(ctx, udpNet, ap.String())

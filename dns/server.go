@@ -20,9 +20,10 @@ import (
 // socket that receives and sends batches with recvmmsg/sendmmsg, within a
 // budget of GOMAXPROCS-1 threads per process. Other sockets get a
 // long-lived goroutine that reads, answers (fast path first) and writes one
-// datagram at a time (serveUDP), or, for a wildcard address off the engine,
-// the library's server, which replies from each datagram's destination
-// address: a goroutine per datagram (bounded by max_inflight). TCP uses the
+// datagram at a time (serveUDP); both reply to a wildcard address's
+// queries from the address each reached (IP_PKTINFO). Only on systems
+// without that (not Linux), a wildcard address is served by the library's
+// server: a goroutine per datagram (bounded by max_inflight). TCP uses the
 // library's server too: a goroutine per connection (bounded by
 // tcp_max_conns), whose pipelined queries are answered in order.
 type Server struct {
@@ -149,11 +150,11 @@ func (s *Server) Start(ctx context.Context) error {
 			}()
 		}
 		for _, c := range b.udp {
-			if !b.addr.Addr().IsUnspecified() {
+			if wildcard := b.addr.Addr().IsUnspecified(); !wildcard || pktinfoSupported {
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
-					s.serveUDP(c)
+					s.serveUDP(c, wildcard)
 				}()
 				continue
 			}
