@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +39,8 @@ type Server struct {
 	bindings []*binding
 	servers  []*mdns.Server
 	engines  []*udpEngine
-	reserved int // engine threads reserved (engine.go)
+	limiters []*connLimiter // the TCP listeners'
+	reserved int            // engine threads reserved (engine.go)
 	wg       sync.WaitGroup
 }
 
@@ -137,8 +137,8 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	clean := func(w mdns.Writer) mdns.Writer { return cleanWriter{w, s.h.m} }
-	idle := s.cfg.TCPIdleTimeout.D()
 	var engines []*udpEngine
+	var limiters []*connLimiter
 	for _, b := range bs {
 		for _, fd := range b.engineFDs {
 			e := newUDPEngine(fd, b.addr.Addr().IsUnspecified(), s.h, s.log)
@@ -167,16 +167,13 @@ func (s *Server) Start(ctx context.Context) error {
 				DecorateWriter: clean,
 			})
 		}
-		servers = append(servers, &mdns.Server{
-			Listener:       newConnLimiter(b.tcp, s.cfg.TCPMaxConns, s.tcpOpen, s.tcpEvicted),
-			Handler:        s.h,
-			MaxTCPQueries:  -1, // the default (128) drops pipelined queries
-			ReadTimeout:    idle,
-			IdleTimeout:    func() time.Duration { return idle },
-			MsgAcceptFunc:  s.h.accept,
-			MsgInvalidFunc: invalid,
-			DecorateWriter: clean,
-		})
+		l := newConnLimiter(b.tcp, s.cfg.TCPMaxConns, s.tcpOpen, s.tcpEvicted)
+		limiters = append(limiters, l)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveTCP(l)
+		}()
 	}
 
 	// Serve, and wait until every server says it is running: a server
@@ -195,7 +192,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 	s.mu.Lock()
-	s.bindings, s.servers, s.engines = bs, servers, engines
+	s.bindings, s.servers, s.engines, s.limiters = bs, servers, engines, limiters
 	s.mu.Unlock()
 	for range servers {
 		select {
@@ -227,8 +224,8 @@ func (s *Server) Addrs() []netip.AddrPort {
 // being answered.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers, bindings, engines, reserved := s.servers, s.bindings, s.engines, s.reserved
-	s.servers, s.bindings, s.engines, s.reserved, s.started = nil, nil, nil, 0, false
+	servers, bindings, engines, limiters, reserved := s.servers, s.bindings, s.engines, s.limiters, s.reserved
+	s.servers, s.bindings, s.engines, s.limiters, s.reserved, s.started = nil, nil, nil, nil, 0, false
 	s.mu.Unlock()
 	for _, e := range engines {
 		e.stop() // before its socket is closed: the fd must not be reused under it
@@ -242,6 +239,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, b := range bindings {
 		b.close() // idempotent; covers a server that never started
+	}
+	for _, l := range limiters {
+		l.closeAll() // after the listener: no new connection joins
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
