@@ -453,7 +453,8 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 			return nil, true
 		case ActionSlip:
 			h.m.udp.Inc()
-			return AppendSlip(dst[:0], pkt, q.qend), true
+			h.m.response(rcode) // as the slow path counts its slips
+			return AppendSlip(dst[:0], pkt, q.qend, rcode), true
 		}
 	}
 	b := w.b
