@@ -3,6 +3,7 @@ package dns
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // The packet engine (engine_linux.go) serves a UDP socket from a dedicated,
@@ -27,11 +28,27 @@ import (
 // the thread returns to Go code, where the runtime can stop it. The timeout
 // also bounds how long Shutdown waits for an idle thread (shutdown(2) wakes
 // it at once in practice).
+//
+// GOMAXPROCS can be lowered after the engine started (runtime.GOMAXPROCS,
+// testing.AllocsPerRun, a container's CPU limit read again by the
+// runtime). Each engine thread checks the rule before every receive; while
+// it does not hold, the threads receive with an ordinary system call,
+// which hands the P back to the scheduler while the thread sleeps (slower:
+// the P moves on every batch, but nothing starves).
 
 // engineBudget counts the engine threads running in the process.
 var engineBudget struct {
 	mu sync.Mutex
 	n  int
+}
+
+// engineThreads is engineBudget.n, for engineRawOK to read without the lock.
+var engineThreads atomic.Int64
+
+// engineRawOK reports whether the engine threads may wait in raw system
+// calls now: the rule holds with the current GOMAXPROCS.
+func engineRawOK() bool {
+	return int(engineThreads.Load()) <= runtime.GOMAXPROCS(0)-1
 }
 
 // reserveEngineThreads reserves up to want engine threads under the rule
@@ -44,6 +61,7 @@ func reserveEngineThreads(want int) int {
 	defer engineBudget.mu.Unlock()
 	got := min(want, max(runtime.GOMAXPROCS(0)-1-engineBudget.n, 0))
 	engineBudget.n += got
+	engineThreads.Store(int64(engineBudget.n))
 	return got
 }
 
@@ -54,6 +72,7 @@ func releaseEngineThreads(n int) {
 	}
 	engineBudget.mu.Lock()
 	engineBudget.n -= n
+	engineThreads.Store(int64(engineBudget.n))
 	engineBudget.mu.Unlock()
 }
 

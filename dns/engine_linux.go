@@ -170,7 +170,11 @@ func (e *udpEngine) recv() (int, syscall.Errno) {
 			hd.SetControllen(len(e.ctrlIn[i]))
 		}
 	}
-	n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(e.fd),
+	call := syscall.RawSyscall6
+	if !engineRawOK() {
+		call = syscall.Syscall6 // GOMAXPROCS was lowered: hand the P back while asleep
+	}
+	n, _, errno := call(unix.SYS_RECVMMSG, uintptr(e.fd),
 		uintptr(unsafe.Pointer(&e.in[0])), engineBatch, unix.MSG_WAITFORONE, 0, 0)
 	return int(n), errno
 }

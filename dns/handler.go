@@ -121,16 +121,14 @@ func (h *Handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 
 // Handle answers one raw request received from src and returns the packed
 // reply (in dst when it fits), or nil when nothing should be sent. Replies
-// over UDP (tcp false) respect the client's EDNS payload size. UDP queries
-// try the fast path first.
+// over UDP (tcp false) respect the client's EDNS payload size. Queries try
+// the fast path first.
 func (h *Handler) Handle(dst, pkt []byte, src netip.Addr, tcp bool) []byte {
-	if !tcp {
-		sc := h.scratch.Get().(*fastScratch)
-		out, ok := h.answerFast(dst, pkt, src, sc)
-		h.scratch.Put(sc)
-		if ok {
-			return out
-		}
+	sc := h.scratch.Get().(*fastScratch)
+	out, ok := h.answerFastOn(dst, pkt, src, sc, tcp)
+	h.scratch.Put(sc)
+	if ok {
+		return out
 	}
 	return h.handleSlow(dst, pkt, src, tcp)
 }

@@ -65,6 +65,8 @@ func (s *Server) serveConn(c *trackedConn) {
 	rd := bufio.NewReaderSize(c, tcpReadBuffer)
 	bp := s.h.bufs.Get().(*[]byte)
 	defer s.h.bufs.Put(bp)
+	sc := s.h.scratch.Get().(*fastScratch)
+	defer s.h.scratch.Put(sc)
 	var msg []byte
 	var out []byte
 	var lenBuf [2]byte
@@ -85,7 +87,7 @@ func (s *Server) serveConn(c *trackedConn) {
 		if _, err := io.ReadFull(rd, msg); err != nil {
 			return
 		}
-		if reply := s.h.handleTCP(*bp, msg, src); reply != nil {
+		if reply := s.h.handleTCP(*bp, msg, src, sc); reply != nil {
 			out = binary.BigEndian.AppendUint16(out, uint16(len(reply)))
 			out = append(out, reply...)
 		}
@@ -135,7 +137,10 @@ func (l *connLimiter) closeAll() {
 	}
 }
 
-// handleTCP answers a query received over TCP.
-func (h *Handler) handleTCP(dst, pkt []byte, src netip.Addr) []byte {
+// handleTCP answers a query received over TCP, fast path first.
+func (h *Handler) handleTCP(dst, pkt []byte, src netip.Addr, sc *fastScratch) []byte {
+	if out, ok := h.answerFastOn(dst, pkt, src, sc, true); ok {
+		return out
+	}
 	return h.handleSlow(dst, pkt, src, true)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -116,5 +117,58 @@ func TestTCPPipelinedBatch(t *testing.T) {
 		if r.Id != uint16(i) || r.Rcode != mdns.RcodeSuccess || len(r.Answer) == 0 || r.Truncated {
 			t.Fatalf("reply %d: %v", i, r)
 		}
+	}
+}
+
+// TestTCPFastPathAllocations counts the allocations of the whole process
+// (server and this client) while a connection answers batches of pipelined
+// queries through the fast path: none per query.
+func TestTCPFastPathAllocations(t *testing.T) {
+	h := demoHandler(t)
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1:0"}
+	s := startWith(t, cfg, h)
+	c, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ecs := ecsOpt(netip.MustParsePrefix("81.2.69.142/32"))
+	pkt := mustPack(t, withEDNS(query("geo.gslb.example.test.", mdns.TypeA), 1232, false, ecs))
+	const batch = 32
+	var out []byte
+	for range batch {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(pkt)))
+		out = append(out, pkt...)
+	}
+	in := make([]byte, 64<<10)
+	exchange := func() {
+		if _, err := c.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		for got, replies := 0, 0; replies < batch; {
+			n, err := c.Read(in[got:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+			// Count the whole replies read so far.
+			replies = 0
+			for off := 0; off+2 <= got; {
+				l := int(binary.BigEndian.Uint16(in[off:]))
+				if off+2+l > got {
+					break
+				}
+				replies++
+				off += 2 + l
+			}
+		}
+	}
+	exchange() // warm up: the connection's buffers
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	allocs := testing.AllocsPerRun(20, exchange)
+	t.Logf("%.1f allocations per batch of %d queries", allocs, batch)
+	if allocs/batch >= 0.5 {
+		t.Errorf("%.1f allocations per batch of %d queries, want none per query", allocs, batch)
 	}
 }
