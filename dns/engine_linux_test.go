@@ -300,3 +300,61 @@ func BenchmarkEngineBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*engineBatch), "ns/query")
 }
+
+// FuzzEngineBatch puts raw packets into an engine batch, with others
+// around them, and checks each reply is the one Handle gives (the engine
+// adds nothing of its own to an answer) and the batch never panics.
+func FuzzEngineBatch(f *testing.F) {
+	ecs := ecsOpt(netip.MustParsePrefix("81.2.69.142/32"))
+	for _, m := range []*mdns.Msg{
+		query("www.example.test.", mdns.TypeA),
+		withEDNS(query("geo.gslb.example.test.", mdns.TypeA), 1232, false, ecs),
+		query("big.example.test.", mdns.TypeA),
+	} {
+		f.Add(mustPackF(f, m))
+	}
+	for _, tc := range contractCases() {
+		f.Add(tc.pkt)
+	}
+	h := demoHandler(f)
+	e := newUDPEngine(-1, false, h, nil)
+	good := mustPackF(f, query("www.example.test.", mdns.TypeA))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if len(pkt) > udpReadSize {
+			return
+		}
+		fillBatch(e, [][]byte{good, pkt, good})
+		m := e.answer(3)
+		want := h.Handle(make([]byte, replyBufSize), pkt, netip.MustParseAddr("127.0.0.1"), false)
+		wantReplies := 2
+		if want != nil {
+			wantReplies = 3
+		}
+		if m != wantReplies {
+			t.Fatalf("%d replies, want %d", m, wantReplies)
+		}
+		if want != nil {
+			got := unsafe.Slice(e.iovOut[1].Base, e.iovOut[1].Len)
+			if string(got) != string(want) {
+				t.Fatalf("engine reply %x, Handle's %x", got, want)
+			}
+		}
+	})
+}
+
+// FuzzReplyControl feeds arbitrary control messages to the packet-info
+// parser: it never panics and writes at most one message that fits.
+func FuzzReplyControl(f *testing.F) {
+	var dst [64]byte
+	n := putPktinfo4(&dst, [4]byte{127, 0, 0, 2})
+	f.Add(append([]byte(nil), dst[:n]...))
+	n = putPktinfo6(&dst, [16]byte{15: 1}, 1)
+	f.Add(append([]byte(nil), dst[:n]...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, ctrl []byte) {
+		var out [64]byte
+		if n := replyControl(ctrl, &out); n < 0 || n > len(out) {
+			t.Fatalf("control message of %d octets", n)
+		}
+	})
+}
