@@ -18,7 +18,9 @@
 # Environment (defaults in brackets):
 #   BENCH_SECONDS [8]       length of each dnsperf run
 #   BENCH_ROUNDS [2]        rounds of alternation
-#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first
+#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first;
+#                           godwit-portable adds Godwit with [server] io = "portable"
+#                           (the goroutine read loop instead of the packet engine)
 #   BENCH_WORKLOADS         [static geo-ecs geo weighted nxdomain tcp]
 #   BENCH_PORT_BASE [15300] servers listen on 127.0.0.1:BASE+1..BASE+4
 #   BENCH_SERVER_CPU [0], BENCH_CLIENT_CPU [1]
@@ -132,6 +134,16 @@ start_godwit() {
 	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$BENCH/godwit.toml" \
 		-listen "127.0.0.1:${PORT[godwit]}" -status-listen 127.0.0.1:0 >"$WORK/godwit.log" 2>&1 &
 	PID[godwit]=$!
+}
+
+# Godwit with io = "portable": the same config with paths made absolute (the
+# copy lives in $WORK) and the io key set.
+start_godwit-portable() {
+	sed -e "s|^dir = \"zones\"|dir = \"$BENCH/zones\"|" -e "s|^city_db = .*|city_db = \"$GEOIP\"|" \
+		-e 's|^\[server\]$|[server]\nio = "portable"|' "$BENCH/godwit.toml" >"$WORK/godwit-portable.toml"
+	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$WORK/godwit-portable.toml" \
+		-listen "127.0.0.1:${PORT[godwit-portable]}" -status-listen 127.0.0.1:0 >"$WORK/godwit-portable.log" 2>&1 &
+	PID[godwit-portable]=$!
 }
 
 start_gdnsd() {
@@ -367,6 +379,7 @@ fi
 version() {
 	case $1 in
 	godwit) echo "$("$GODWIT" version 2>/dev/null | head -1) (binary built $GODWIT_TIME, sha256 $GODWIT_SUM)" ;;
+	godwit-portable) echo "the same binary with [server] io = \"portable\"" ;;
 	gdnsd) echo "gdnsd $(dpkg-query -W -f '${Version}' gdnsd 2>/dev/null)" ;;
 	pdns) echo "PowerDNS Authoritative $(dpkg-query -W -f '${Version}' pdns-server 2>/dev/null) (bind + geoip backends)" ;;
 	nsd) echo "NSD $(dpkg-query -W -f '${Version}' nsd 2>/dev/null)" ;;
