@@ -387,6 +387,13 @@ func (w *wire) rrs(rrs []mdns.RR, qname string) int {
 // the slow path. It never panics: a panic sends the query to the slow path,
 // which answers (and counts) it.
 func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (out []byte, ok bool) {
+	return h.answerFastOn(dst, pkt, src, sc, false)
+}
+
+// answerFastOn is answerFast for UDP or TCP. Over TCP the reply may fill
+// dst whatever the EDNS payload size (a reply that does not fit goes to the
+// slow path, which packs it whole) and is never rate limited.
+func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch, tcp bool) (out []byte, ok bool) {
 	defer func() {
 		if recover() != nil {
 			out, ok = nil, false
@@ -407,7 +414,10 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 
 	e := &q.edns
 	limit := mdns.MinMsgSize
-	if e.present {
+	switch {
+	case tcp:
+		limit = mdns.MaxMsgSize
+	case e.present:
 		limit = min(max(int(e.size), mdns.MinMsgSize), int(h.maxUDP))
 	}
 	w := wire{b: dst[:min(limit, len(dst))], off: 12, ok: true}
@@ -445,7 +455,7 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 	if !w.ok || rcode > 0xF || an > 0xFFFF || nsCount > 0xFFFF || ar > 0xFFFF {
 		return nil, false // truncation and the rest: the slow path decides
 	}
-	if h.RRL.Enabled() { // after the last fall-back, so nothing is counted twice
+	if !tcp && h.RRL.Enabled() { // after the last fall-back, so nothing is counted twice
 		k, key := ReplyKey(rcode, res.Authoritative, NameHash(q.name), q.qtype, an, res.Ns)
 		switch h.RRL.CheckKey(src, k, key, time.Now().UnixNano()) {
 		case ActionDrop:
@@ -453,7 +463,8 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 			return nil, true
 		case ActionSlip:
 			h.m.udp.Inc()
-			return AppendSlip(dst[:0], pkt, q.qend), true
+			h.m.response(rcode) // as the slow path counts its slips
+			return AppendSlip(dst[:0], pkt, q.qend, rcode), true
 		}
 	}
 	b := w.b
@@ -473,7 +484,11 @@ func (h *Handler) answerFast(dst, pkt []byte, src netip.Addr, sc *fastScratch) (
 	binary.BigEndian.PutUint16(b[6:], uint16(an))
 	binary.BigEndian.PutUint16(b[8:], uint16(nsCount))
 	binary.BigEndian.PutUint16(b[10:], uint16(ar))
-	h.m.udp.Inc()
+	if tcp {
+		h.m.tcp.Inc()
+	} else {
+		h.m.udp.Inc()
+	}
 	h.m.response(rcode)
 	return b[:w.off], true
 }

@@ -121,16 +121,14 @@ func (h *Handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 
 // Handle answers one raw request received from src and returns the packed
 // reply (in dst when it fits), or nil when nothing should be sent. Replies
-// over UDP (tcp false) respect the client's EDNS payload size. UDP queries
-// try the fast path first.
+// over UDP (tcp false) respect the client's EDNS payload size. Queries try
+// the fast path first.
 func (h *Handler) Handle(dst, pkt []byte, src netip.Addr, tcp bool) []byte {
-	if !tcp {
-		sc := h.scratch.Get().(*fastScratch)
-		out, ok := h.answerFast(dst, pkt, src, sc)
-		h.scratch.Put(sc)
-		if ok {
-			return out
-		}
+	sc := h.scratch.Get().(*fastScratch)
+	out, ok := h.answerFastOn(dst, pkt, src, sc, tcp)
+	h.scratch.Put(sc)
+	if ok {
+		return out
 	}
 	return h.handleSlow(dst, pkt, src, tcp)
 }
@@ -185,13 +183,25 @@ func countsMatch(dh mdns.Header, r *mdns.Msg) bool {
 }
 
 // questionWhole reports whether the first question has its type and
-// class: miekg/dns reads a question cut after its name as type 0 class 0.
+// class (miekg/dns reads a question cut after its name as type 0 class 0)
+// and a name without compression pointers: nothing precedes the first
+// name for a pointer to point back to, so one there points forward or
+// loops, and the library would follow it.
 func questionWhole(pkt []byte, dh mdns.Header) bool {
 	if dh.Qdcount == 0 {
 		return true
 	}
-	_, off, err := mdns.UnpackDomainName(pkt, 12)
-	return err == nil && off+4 <= len(pkt)
+	for off := 12; off < len(pkt); {
+		switch l := int(pkt[off]); {
+		case l == 0:
+			return off+1+4 <= len(pkt)
+		case l > 63:
+			return false // a pointer or a reserved label type
+		default:
+			off += 1 + l
+		}
+	}
+	return false
 }
 
 // accept is the server's MsgAcceptFunc: responses are dropped, a QUERY

@@ -14,30 +14,43 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// binding is what one listen address holds: its UDP sockets and TCP listener.
+// binding is what one listen address holds: its UDP sockets (portable
+// ones, or the packet engine's) and TCP listener.
 type binding struct {
-	addr netip.AddrPort // as bound (the real port when asked for port 0)
-	udp  []*net.UDPConn
-	tcp  *net.TCPListener
+	addr      netip.AddrPort // as bound (the real port when asked for port 0)
+	udp       []*net.UDPConn
+	engineFDs []int // the engine's sockets (engine_linux.go)
+	tcp       *net.TCPListener
 }
 
+// close closes the sockets. Engine sockets must have no engine thread
+// running on them any more (Server.Shutdown stops those first).
 func (b *binding) close() {
 	for _, c := range b.udp {
 		c.Close()
 	}
+	for _, fd := range b.engineFDs {
+		closeEngineFD(fd)
+	}
+	b.engineFDs = nil
 	if b.tcp != nil {
 		b.tcp.Close()
 	}
 }
 
 // bind binds n UDP sockets (SO_REUSEPORT when n > 1) and one TCP listener on
-// ap. With port 0 the first UDP socket picks the port and the others and TCP
-// reuse it; should TCP find that port taken, the whole binding is retried.
-func bind(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
+// ap: engine sockets when engine, portable ones otherwise. With port 0 the
+// first UDP socket picks the port and the others and TCP reuse it; should
+// TCP find that port taken, the whole binding is retried.
+func bind(ctx context.Context, ap netip.AddrPort, n int, engine bool) (*binding, error) {
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
 		var b *binding
-		b, err = bindOnce(ctx, ap, n)
+		if engine {
+			b, err = bindEngine(ctx, ap, n)
+		} else {
+			b, err = bindOnce(ctx, ap, n)
+		}
 		if err == nil {
 			return b, nil
 		}
@@ -55,8 +68,17 @@ func bindOnce(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
 		udpNet, tcpNet = "udp6", "tcp6"
 	}
 	var lc net.ListenConfig
-	if n > 1 {
-		lc.Control = setReusePort
+	wildcard := ap.Addr().IsUnspecified() && pktinfoSupported
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		if n > 1 {
+			if err := setReusePort(network, address, c); err != nil {
+				return err
+			}
+		}
+		if wildcard {
+			return setPktinfo(network, address, c)
+		}
+		return nil
 	}
 	b := &binding{addr: ap}
 	pc, err := lc.ListenPacket(ctx, udpNet, ap.String())
@@ -79,6 +101,36 @@ func bindOnce(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
 			return nil, fmt.Errorf("listen udp %s (socket %d of %d): %w", b.addr, i+1, n, err)
 		}
 		b.addUDP(pc.(*net.UDPConn))
+	}
+	return b, nil
+}
+
+// bindEngine is bindOnce for engine sockets.
+func bindEngine(ctx context.Context, ap netip.AddrPort, n int) (*binding, error) {
+	b := &binding{addr: ap}
+	fd, port, err := listenEngineUDP(ap, n > 1)
+	if err != nil {
+		return nil, err
+	}
+	b.engineFDs = append(b.engineFDs, fd)
+	b.addr = netip.AddrPortFrom(ap.Addr(), port)
+	tcpNet := "tcp4"
+	if ap.Addr().Is6() {
+		tcpNet = "tcp6"
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, tcpNet, b.addr.String())
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("listen tcp %s: %w", b.addr, err)
+	}
+	b.tcp = l.(*net.TCPListener)
+	for i := 1; i < n; i++ {
+		fd, _, err := listenEngineUDP(b.addr, true)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("socket %d of %d: %w", i+1, n, err)
+		}
+		b.engineFDs = append(b.engineFDs, fd)
 	}
 	return b, nil
 }

@@ -486,31 +486,35 @@ func ReplyKey(rcode int, aa bool, qname uint64, qtype uint16, answers int, ns []
 }
 
 // SlipReply returns the empty truncated reply sent instead of m when the
-// limiter says ActionSlip: m's header with TC set, the question, and m's
-// OPT RR, so that the client retries over TCP.
+// limiter says ActionSlip, so that the client retries over TCP: m's id,
+// opcode, RD, CD and rcode with QR and TC set, the question, and no
+// records (no OPT either: a slip is never larger than the query it answers,
+// whatever NSID or padding the full reply would carry). AppendSlip writes
+// the same octets from the raw query.
 func SlipReply(m *mdns.Msg) *mdns.Msg {
-	tc := &mdns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}
+	tc := &mdns.Msg{Question: m.Question}
+	tc.Id, tc.Response, tc.Opcode = m.Id, true, m.Opcode
+	tc.RecursionDesired, tc.CheckingDisabled = m.RecursionDesired, m.CheckingDisabled
+	tc.Rcode = m.Rcode & 0xF
 	tc.Truncated = true
-	if o := m.IsEdns0(); o != nil {
-		tc.Extra = []mdns.RR{o}
-	}
 	return tc
 }
 
 // AppendSlip appends to dst the wire form of a slip reply to the raw query
-// pkt whose question ends at qend (12 + the question's length): the query's
-// id, opcode, RD and CD with QR and TC set, the question as received, and
-// no other records (no OPT). For callers that write replies from the packet;
-// it allocates nothing when dst has room for qend octets.
-func AppendSlip(dst, pkt []byte, qend int) []byte {
+// pkt whose question ends at qend (12 + the question's length), for a
+// reply that had rcode: the query's id, opcode, RD and CD with QR and TC
+// set, the rcode, the question as received, and no other records (no OPT),
+// as SlipReply. For callers that write replies from the packet; it
+// allocates nothing when dst has room for qend octets.
+func AppendSlip(dst, pkt []byte, qend, rcode int) []byte {
 	if qend < 12 || qend > len(pkt) {
 		return dst
 	}
 	n := len(dst)
 	dst = append(dst, pkt[:qend]...)
 	b := dst[n:]
-	b[2] = 0x80 | b[2]&0x79 | 0x02 // QR, opcode and RD kept, AA cleared, TC
-	b[3] &= 0x10                   // CD kept; RA, Z, AD and the rcode cleared
+	b[2] = 0x80 | b[2]&0x79 | 0x02     // QR, opcode and RD kept, AA cleared, TC
+	b[3] = b[3]&0x10 | byte(rcode&0xF) // CD kept; RA, Z, AD cleared
 	binary.BigEndian.PutUint16(b[4:], 1)
 	clear(b[6:12])
 	return dst

@@ -369,7 +369,7 @@ func TestSlipReply(t *testing.T) {
 	if err := got.Unpack(b); err != nil {
 		t.Fatal(err)
 	}
-	if !got.Truncated || got.Id != m.Id || len(got.Answer) != 0 || len(got.Question) != 1 || got.IsEdns0() == nil {
+	if !got.Truncated || got.Authoritative || got.Id != m.Id || len(got.Answer) != 0 || len(got.Question) != 1 || got.IsEdns0() != nil {
 		t.Errorf("slip reply: %v", got)
 	}
 	if len(m.Answer) != 1 || m.Truncated {
@@ -454,8 +454,8 @@ func TestAppendSlip(t *testing.T) {
 	pkt := mustPack(t, q)
 	qend := 12 + len("WwW.example.test.") + 1 + 4
 	dst := make([]byte, 0, 512)
-	allocs := testing.AllocsPerRun(100, func() { AppendSlip(dst[:0], pkt, qend) })
-	out := AppendSlip(dst[:0], pkt, qend)
+	allocs := testing.AllocsPerRun(100, func() { AppendSlip(dst[:0], pkt, qend, 0) })
+	out := AppendSlip(dst[:0], pkt, qend, 0)
 	r := new(mdns.Msg)
 	if err := r.Unpack(out); err != nil {
 		t.Fatal(err)
@@ -464,7 +464,7 @@ func TestAppendSlip(t *testing.T) {
 		len(r.Question) != 1 || r.Question[0].Name != "WwW.example.test." || len(r.Extra) != 0 {
 		t.Errorf("slip %v (flags %q, %v allocs)", r, flags(r), allocs)
 	}
-	if got := AppendSlip(nil, pkt[:11], 11); len(got) != 0 {
+	if got := AppendSlip(nil, pkt[:11], 11, 0); len(got) != 0 {
 		t.Errorf("short packet: %x", got)
 	}
 }

@@ -8,20 +8,23 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server runs the UDP and TCP listeners of every listen address and passes
-// queries to a Handler. Each UDP socket of a specific address has one
-// long-lived goroutine that reads, answers (fast path first) and writes,
-// one datagram at a time (serveUDP). A wildcard address (0.0.0.0, ::) is
-// served by the library's server, which replies from each datagram's
-// destination address: a goroutine per datagram (bounded by max_inflight).
-// TCP uses the library's server too: a goroutine per connection (bounded
-// by tcp_max_conns), whose pipelined queries are answered in order.
+// queries to a Handler. With io = "auto" on Linux, UDP sockets are served by
+// the packet engine (engine.go, engine_linux.go): a locked OS thread per
+// socket that receives and sends batches with recvmmsg/sendmmsg, within a
+// budget of GOMAXPROCS-1 threads per process. Other sockets get a
+// long-lived goroutine that reads, answers (fast path first) and writes one
+// datagram at a time (serveUDP); both reply to a wildcard address's
+// queries from the address each reached (IP_PKTINFO). Only on systems
+// without that (not Linux), a wildcard address is served by the library's
+// server: a goroutine per datagram (bounded by max_inflight). TCP uses the
+// library's server too: a goroutine per connection (bounded by
+// tcp_max_conns), whose pipelined queries are answered in order.
 type Server struct {
 	cfg Config
 	h   *Handler
@@ -35,6 +38,9 @@ type Server struct {
 	started  bool
 	bindings []*binding
 	servers  []*mdns.Server
+	engines  []*udpEngine
+	limiters []*connLimiter // the TCP listeners'
+	reserved int            // engine threads reserved (engine.go)
 	wg       sync.WaitGroup
 }
 
@@ -96,9 +102,23 @@ func (s *Server) Start(ctx context.Context) error {
 	if !reusePortSupported {
 		n = 1
 	}
+	engineN := make([]int, len(addrs))
+	if s.cfg.IO == IOAuto {
+		reserved := reserveEngineThreads(len(addrs) * n)
+		s.mu.Lock()
+		s.reserved = reserved
+		s.mu.Unlock()
+		engineN = spreadEngine(reserved, len(addrs), n)
+	}
 	var bs []*binding
-	for _, ap := range addrs {
-		b, err := bind(ctx, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), n)
+	for i, ap := range addrs {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		var b *binding
+		if engineN[i] > 0 {
+			b, err = bind(ctx, ap, engineN[i], true)
+		} else {
+			b, err = bind(ctx, ap, n, false)
+		}
 		if err != nil {
 			for _, b := range bs {
 				b.close()
@@ -117,14 +137,24 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	clean := func(w mdns.Writer) mdns.Writer { return cleanWriter{w, s.h.m} }
-	idle := s.cfg.TCPIdleTimeout.D()
+	var engines []*udpEngine
+	var limiters []*connLimiter
 	for _, b := range bs {
+		for _, fd := range b.engineFDs {
+			e := newUDPEngine(fd, b.addr.Addr().IsUnspecified(), s.h, s.log)
+			engines = append(engines, e)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				e.run()
+			}()
+		}
 		for _, c := range b.udp {
-			if !b.addr.Addr().IsUnspecified() {
+			if wildcard := b.addr.Addr().IsUnspecified(); !wildcard || pktinfoSupported {
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
-					s.serveUDP(c)
+					s.serveUDP(c, wildcard)
 				}()
 				continue
 			}
@@ -137,16 +167,13 @@ func (s *Server) Start(ctx context.Context) error {
 				DecorateWriter: clean,
 			})
 		}
-		servers = append(servers, &mdns.Server{
-			Listener:       newConnLimiter(b.tcp, s.cfg.TCPMaxConns, s.tcpOpen, s.tcpEvicted),
-			Handler:        s.h,
-			MaxTCPQueries:  -1, // the default (128) drops pipelined queries
-			ReadTimeout:    idle,
-			IdleTimeout:    func() time.Duration { return idle },
-			MsgAcceptFunc:  s.h.accept,
-			MsgInvalidFunc: invalid,
-			DecorateWriter: clean,
-		})
+		l := newConnLimiter(b.tcp, s.cfg.TCPMaxConns, s.tcpOpen, s.tcpEvicted)
+		limiters = append(limiters, l)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveTCP(l)
+		}()
 	}
 
 	// Serve, and wait until every server says it is running: a server
@@ -165,7 +192,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 	s.mu.Lock()
-	s.bindings, s.servers = bs, servers
+	s.bindings, s.servers, s.engines, s.limiters = bs, servers, engines, limiters
 	s.mu.Unlock()
 	for range servers {
 		select {
@@ -175,7 +202,8 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	for _, b := range bs {
-		s.log.Info("dns: listening", "addr", b.addr, "udp_sockets", len(b.udp))
+		s.log.Info("dns: listening", "addr", b.addr, "udp_sockets", len(b.udp)+len(b.engineFDs),
+			"udp_io", map[bool]string{true: "engine", false: "portable"}[len(b.engineFDs) > 0])
 	}
 	return nil
 }
@@ -196,9 +224,13 @@ func (s *Server) Addrs() []netip.AddrPort {
 // being answered.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers, bindings := s.servers, s.bindings
-	s.servers, s.bindings, s.started = nil, nil, false
+	servers, bindings, engines, limiters, reserved := s.servers, s.bindings, s.engines, s.limiters, s.reserved
+	s.servers, s.bindings, s.engines, s.limiters, s.reserved, s.started = nil, nil, nil, nil, 0, false
 	s.mu.Unlock()
+	for _, e := range engines {
+		e.stop() // before its socket is closed: the fd must not be reused under it
+	}
+	releaseEngineThreads(reserved)
 	var errs []error
 	for _, srv := range servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
@@ -207,6 +239,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, b := range bindings {
 		b.close() // idempotent; covers a server that never started
+	}
+	for _, l := range limiters {
+		l.closeAll() // after the listener: no new connection joins
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

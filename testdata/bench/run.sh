@@ -18,7 +18,9 @@
 # Environment (defaults in brackets):
 #   BENCH_SECONDS [8]       length of each dnsperf run
 #   BENCH_ROUNDS [2]        rounds of alternation
-#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first
+#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first;
+#                           godwit-portable adds Godwit with [server] io = "portable"
+#                           (the goroutine read loop instead of the packet engine)
 #   BENCH_WORKLOADS         [static geo-ecs geo weighted nxdomain tcp]
 #   BENCH_PORT_BASE [15300] servers listen on 127.0.0.1:BASE+1..BASE+4
 #   BENCH_SERVER_CPU [0], BENCH_CLIENT_CPU [1]
@@ -26,6 +28,11 @@
 #   BENCH_GO_OUTPUT: a file with go test -bench output to report instead
 #   BENCH_PROFILE [1]: sample Godwit with perf for 5 s (when perf exists)
 #   BENCH_GODWIT [bin/godwit]: the binary to measure (make bench builds it)
+#   BENCH_GODWIT_GOMAXPROCS [2]: GOMAXPROCS for Godwit. Pinned to one CPU the Go
+#       runtime picks 1, which leaves no room for the UDP packet engine (it runs
+#       at most GOMAXPROCS-1 threads, docs/dns.md); 2 gives it one thread.
+#   BENCH_SWEEP [20000 40000 80000]: fixed rates of the CPU-per-query sweep
+#       (geo + ECS, every server that serves it); empty to skip
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -124,9 +131,19 @@ wait_ready() { # SERVER NAME: until the server answers NAME SOA
 }
 
 start_godwit() {
-	taskset -c "$SCPU" "$GODWIT" serve -config "$BENCH/godwit.toml" \
+	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$BENCH/godwit.toml" \
 		-listen "127.0.0.1:${PORT[godwit]}" -status-listen 127.0.0.1:0 >"$WORK/godwit.log" 2>&1 &
 	PID[godwit]=$!
+}
+
+# Godwit with io = "portable": the same config with paths made absolute (the
+# copy lives in $WORK) and the io key set.
+start_godwit-portable() {
+	sed -e "s|^dir = \"zones\"|dir = \"$BENCH/zones\"|" -e "s|^city_db = .*|city_db = \"$GEOIP\"|" \
+		-e 's|^\[server\]$|[server]\nio = "portable"|' "$BENCH/godwit.toml" >"$WORK/godwit-portable.toml"
+	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$WORK/godwit-portable.toml" \
+		-listen "127.0.0.1:${PORT[godwit-portable]}" -status-listen 127.0.0.1:0 >"$WORK/godwit-portable.log" 2>&1 &
+	PID[godwit-portable]=$!
 }
 
 start_gdnsd() {
@@ -134,7 +151,7 @@ start_gdnsd() {
 	subst "$BENCH/gdnsd/config" "$WORK/gdnsd/config" gdnsd
 	# gdnsd names zone files after the zone, without a suffix.
 	cp "$BENCH/zones/example.test.zone" "$WORK/gdnsd/zones/example.test"
-	cp "$BENCH/gdnsd/gslb.test" "$WORK/gdnsd/zones/gslb.test"
+	cp "$BENCH/gdnsd/gslb.test.zone" "$WORK/gdnsd/zones/gslb.test"
 	taskset -c "$SCPU" gdnsd -c "$WORK/gdnsd" start >"$WORK/gdnsd.log" 2>&1 &
 	PID[gdnsd]=$!
 }
@@ -286,6 +303,36 @@ for r in $(seq "$ROUNDS"); do
 		done
 	done
 done
+# --- CPU per query against load (geo + ECS) -----------------------------------
+# At each fixed rate, every server in turn (order alternating by round): the
+# curve of server CPU µs per answered query against offered load.
+SWEEP_RATES=(${BENCH_SWEEP-20000 40000 80000})
+SWEEP=$WORK/sweep.tsv
+: >"$SWEEP"
+if [ "${#SWEEP_RATES[@]}" -gt 0 ]; then
+	for r in $(seq "$ROUNDS"); do
+		order=("${SERVERS[@]}")
+		if [ $((r % 2)) -eq 0 ]; then
+			order=()
+			for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[$i]}"); done
+		fi
+		for q in "${SWEEP_RATES[@]}"; do
+			for s in "${order[@]}"; do
+				wl_applies "$s" geo-ecs || continue
+				t0=$(cpu_ticks "${PID[$s]}")
+				# shellcheck disable=SC2046
+				taskset -c "$CCPU" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$(wl_file geo-ecs)" $(wl_flags geo-ecs) \
+					-c 4 -T 1 -q 200 -l "$SECS" -Q "$q" >"$WORK/sweep.out" 2>&1
+				t1=$(cpu_ticks "${PID[$s]}")
+				done_q=$(dnsperf_stat "$WORK/sweep.out" "Queries completed")
+				got_qps=$(dnsperf_stat "$WORK/sweep.out" "Queries per second")
+				us=$(awk -v t=$((t1 - t0)) -v n="$done_q" 'BEGIN { printf "%.2f", (n > 0 ? t * 10000 / n : 0) }')
+				printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$q" "$got_qps" "$us" >>"$SWEEP"
+				log "sweep round $r $s at $q qps: $got_qps qps, $us µs/q"
+			done
+		done
+	done
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RSS
 for s in "${SERVERS[@]}"; do RSS[$s]=$(peak_rss_kb "${PID[$s]}"); done
@@ -332,6 +379,7 @@ fi
 version() {
 	case $1 in
 	godwit) echo "$("$GODWIT" version 2>/dev/null | head -1) (binary built $GODWIT_TIME, sha256 $GODWIT_SUM)" ;;
+	godwit-portable) echo "the same binary with [server] io = \"portable\"" ;;
 	gdnsd) echo "gdnsd $(dpkg-query -W -f '${Version}' gdnsd 2>/dev/null)" ;;
 	pdns) echo "PowerDNS Authoritative $(dpkg-query -W -f '${Version}' pdns-server 2>/dev/null) (bind + geoip backends)" ;;
 	nsd) echo "NSD $(dpkg-query -W -f '${Version}' nsd 2>/dev/null)" ;;
@@ -436,6 +484,36 @@ EOF
 		target "$w: Godwit p99 ms at half its max ≤ 1.0" "$(mean godwit "$w" 12)" "<=" 1.0
 	done
 	echo
+	if [ -s "$SWEEP" ]; then
+		echo "### CPU per query against load (geo + ECS, fixed rates)"
+		echo
+		echo "Server CPU µs per answered query at each offered rate, mean over $ROUNDS rounds (servers"
+		echo "alternating); the ratio is Godwit's over each other server's at the same rate."
+		echo
+		printf '| rate |'
+		for s in "${SERVERS[@]}"; do wl_applies "$s" geo-ecs && printf ' %s qps | %s µs/q |' "$s" "$s"; done
+		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && wl_applies "$s" geo-ecs && printf ' Godwit / %s |' "$s"; done
+		echo
+		printf '|---:|'
+		for s in "${SERVERS[@]}"; do wl_applies "$s" geo-ecs && printf -- '---:|---:|'; done
+		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && wl_applies "$s" geo-ecs && printf -- '---:|'; done
+		echo
+		for q in "${SWEEP_RATES[@]}"; do
+			printf '| %s |' "$q"
+			for s in "${SERVERS[@]}"; do
+				wl_applies "$s" geo-ecs || continue
+				awk -F'\t' -v s="$s" -v q="$q" '$2 == s && $3 == q { n++; a += $4; u += $5 }
+					END { if (n) printf " %.0f | %.2f |", a/n, u/n; else printf " - | - |" }' "$SWEEP"
+			done
+			for s in "${SERVERS[@]}"; do
+				[ "$s" != godwit ] && wl_applies "$s" geo-ecs || continue
+				awk -F'\t' -v s="$s" -v q="$q" '$3 == q && ($2 == s || $2 == "godwit") { n[$2]++; u[$2] += $5 }
+					END { if (n[s] && n["godwit"] && u[s] > 0) printf " %.2f |", (u["godwit"]/n["godwit"]) / (u[s]/n[s]); else printf " - |" }' "$SWEEP"
+			done
+			echo
+		done
+		echo
+	fi
 	echo "### Peak RSS (VmHWM over the whole run, summed over the server's processes)"
 	echo
 	echo "| server | peak RSS MiB |"
@@ -459,7 +537,7 @@ EOF
 		echo "taskset -c $CCPU dnsperf -s 127.0.0.1 -p PORT -d testdata/bench/queries/$(basename "$(wl_file "$w")") $(wl_flags "$w") -c 4 -T 1 -q 200 -l $SECS"
 		echo "taskset -c $CCPU dnsperf -s 127.0.0.1 -p PORT -d testdata/bench/queries/$(basename "$(wl_file "$w")") $(wl_flags "$w") -c 4 -T 1 -q 200 -l $SECS -Q ${RATE[$w]:-RATE} -v"
 	done
-	echo "taskset -c $SCPU bin/godwit serve -config testdata/bench/godwit.toml -listen 127.0.0.1:PORT -status-listen 127.0.0.1:0"
+	echo "GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c $SCPU bin/godwit serve -config testdata/bench/godwit.toml -listen 127.0.0.1:PORT -status-listen 127.0.0.1:0"
 	echo "taskset -c $SCPU gdnsd -c DIR start            # DIR/config = testdata/bench/gdnsd/config"
 	echo "taskset -c $SCPU pdns_server --config-dir=DIR  # DIR/pdns.conf = testdata/bench/pdns/pdns.conf"
 	echo "taskset -c $SCPU nsd -d -c DIR/nsd.conf        # testdata/bench/nsd/nsd.conf"
