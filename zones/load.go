@@ -740,6 +740,12 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true
 	}
 	h.Name = canonName(h.Name)
+	if noData(rr) {
+		// The parser takes a record with no data on the file's last line
+		// for a dynamic update's "delete" record.
+		v.errorf(p, "%s %s: the record has no data", h.Name, mdns.Type(h.Rrtype))
+		return true
+	}
 	if !mdns.IsSubDomain(v.origin, h.Name) {
 		v.errorf(p, "%s %s is outside the zone %s", h.Name, mdns.Type(h.Rrtype), v.origin)
 		return true
@@ -889,6 +895,36 @@ func (v *validator) lowerTTLs() {
 		}
 		return a.Line < b.Line
 	})
+}
+
+// noData reports whether rr, of a type a zone commonly holds, has no
+// RDATA.
+func noData(rr mdns.RR) bool {
+	switch r := rr.(type) {
+	case *mdns.A:
+		return r.A == nil
+	case *mdns.AAAA:
+		return r.AAAA == nil
+	case *mdns.CNAME:
+		return r.Target == ""
+	case *mdns.DNAME:
+		return r.Target == ""
+	case *mdns.NS:
+		return r.Ns == ""
+	case *mdns.PTR:
+		return r.Ptr == ""
+	case *mdns.MX:
+		return r.Mx == ""
+	case *mdns.SRV:
+		return r.Target == ""
+	case *mdns.TXT:
+		return r.Txt == nil
+	case *mdns.SOA:
+		return r.Ns == ""
+	case *mdns.CAA:
+		return r.Tag == ""
+	}
+	return false
 }
 
 // duplicate reports whether rr is already at its name.
