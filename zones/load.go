@@ -249,6 +249,8 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			shift = at.line - 1 - strings.Count(p, "\n")
 			top.lines = shift
 			top.br = bufio.NewReader(io.MultiReader(strings.NewReader(p), bytes.NewReader(data[at.off:])))
+			// The file's bytes count once, whatever the parsers re-read.
+			st.budget = l.maxBytes - int64(at.off) - st.incBytes + int64(len(p))
 			parserOrigin = at.origin
 		}
 		st.stack = []*lineReader{top}
@@ -266,8 +268,8 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 				r.recBytes = 0
 			}
 			rr, ok := zp.Next()
-			if !ok {
-				break
+			if !ok || st.tooLarge != nil || st.tooLong != nil {
+				break // (a record cut short by a limit is not one)
 			}
 			cur := st.stack[len(st.stack)-1]
 			if !v.add(rr, pos{file: cur.name, line: cur.recordLine()}) {
@@ -401,6 +403,7 @@ type parseState struct {
 	maxLine  int           // bytes in a line or a record; 0 = no limit
 	tooLong  *lineReader   // the file with a line or record over maxLine
 	rejected string        // the last $INCLUDE refused for escaping the directory
+	incBytes int64         // bytes read from $INCLUDEd files
 }
 
 // syntaxError is the *Error for a limit passed while reading: the zone too
@@ -595,6 +598,9 @@ func (r *lineReader) ReadByte() (byte, error) {
 		return 0, errTooLarge
 	}
 	r.st.budget--
+	if r.file != nil {
+		r.st.incBytes++
+	}
 	if max := r.st.maxLine; max > 0 {
 		r.lineLen++
 		if r.seek == seekFound {

@@ -177,3 +177,25 @@ func TestRRsetTTLs(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// Reading on after an error does not count the file's bytes twice against
+// the zone's size limit.
+func TestSyntaxMessagesSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	text := "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nmx IN MX ( 10\n" +
+		strings.Repeat("mail IN A 192.0.2.2\n", 20) + "www IN A 192.0.2.300\n"
+	path := filepath.Join(dir, "size.test.zone")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lim := DefaultLimits()
+	lim.FileBytes = int64(len(text)) + 10
+	_, err := lim.LoadFile(path)
+	want := []string{
+		path + ":4: mx MX: unclosed parenthesis opened at line 4",
+		path + `:25: www A: "192.0.2.300" is not an IPv4 address`,
+	}
+	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
