@@ -241,10 +241,16 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	at := resume{line: 1, origin: origin}
 	syntax, stopped := 0, 0 // syntax errors; the line reading stopped at
+	lastTTL := int64(-1)    // of the last record read
 	for {
 		top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
 		parserOrigin, shift := origin, 0
 		if at.off > 0 {
+			if at.ttl == "" && lastTTL >= 0 {
+				// A file without $TTL: records may take the previous
+				// record's TTL.
+				at.ttl = strconv.FormatInt(lastTTL, 10)
+			}
 			p := at.prefix(data)
 			shift = at.line - 1 - strings.Count(p, "\n")
 			top.lines = shift
@@ -271,6 +277,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			if !ok || st.tooLarge != nil || st.tooLong != nil {
 				break // (a record cut short by a limit is not one)
 			}
+			lastTTL = int64(rr.Header().Ttl)
 			cur := st.stack[len(st.stack)-1]
 			if !v.add(rr, pos{file: cur.name, line: cur.recordLine()}) {
 				full = true // over the zone's record limit: reading on costs for nothing

@@ -20,7 +20,8 @@ func messages(err error) []string {
 }
 
 // Each case is a zone file for example.test. (head, lines 1-5, then the
-// case's lines from line 6; or the case's lines alone if they set $TTL) and every message loading it must give, in
+// case's lines from line 6; or the case's lines alone if they hold the
+// SOA) and every message loading it must give, in
 // order. The zone must not load when there are any.
 func TestSyntaxMessages(t *testing.T) {
 	const head = "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\n  IN NS ns2\nns1 IN A 192.0.2.53\n"
@@ -58,6 +59,8 @@ func TestSyntaxMessages(t *testing.T) {
 			`t.zone:6: www TXT: unclosed quote: the string that starts on line 6 has no closing "`,
 			`t.zone:7: mail A: "192.0.2.300" is not an IPv4 address`,
 		}},
+		{"no $TTL: the previous record's TTL still counts after an error", "@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nwww IN A 192.0.2.300\nftp IN A 192.0.2.1\n",
+			[]string{`t.zone:3: www A: "192.0.2.300" is not an IPv4 address`}},
 		{"bad SOA, and no bogus missing SOA", "$TTL 300\n@ IN SOA ns1 hostmaster 1 1h 10m 1w x\n  IN NS ns1\n",
 			[]string{`t.zone:2: @ SOA: "x" is not a serial or a time (a number of seconds, or 1h30m style)`}},
 		{"every error, the owner carried over", "www IN A 192.0.2.300\n  IN AAAA 2001:db8::g\n  IN TXT ok\n  IN CNAME elsewhere.test.\nftp IN A 1.2.3\n", []string{
@@ -75,7 +78,7 @@ func TestSyntaxMessages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			zone := head + tt.zone
-			if strings.HasPrefix(tt.zone, "$TTL") { // a whole file
+			if strings.Contains(tt.zone, " SOA ") { // a whole file
 				zone = tt.zone
 			}
 			z, err := ParseZone(strings.NewReader(zone), "example.test.", "t.zone")
