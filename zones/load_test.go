@@ -287,6 +287,7 @@ func FuzzLoadZone(f *testing.F) {
 	}
 	f.Add([]byte(apex + "*.w CNAME x\nsub NS ns.sub\nns.sub A 192.0.2.1\n$ORIGIN foo\n"))
 	f.Add([]byte("$ORIGIN .\n@ SOA a b 1 2 3 4 5\n NS a.\n"))
+	f.Add([]byte(apex + "mx MX ( 10\nmail A 192.0.2.300\n  AAAA x\nt TXT \"a\n$ORIGIN sub\nw 30 A 1.2.3.4\nw 60 A 1.2.3.5\n)\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		z, err := ParseZone(strings.NewReader(string(data)), "fuzz.test.", "fuzz")
 		if err != nil {
