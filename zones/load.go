@@ -489,10 +489,11 @@ func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resu
 	default:
 		m, typ = syntaxMessage(msg, tok, hasTok, rec.rtype)
 	}
+	owner := ownerText(rec.owner)
 	if typ != "" {
-		m = rec.owner + " " + typ + ": " + m
-	} else if rec.owner != "" && msg != "bad owner name" {
-		m = rec.owner + ": " + m
+		m = owner + " " + typ + ": " + m
+	} else if owner != "" && msg != "bad owner name" {
+		m = owner + ": " + m
 	}
 	return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, next, more
 }

@@ -59,6 +59,10 @@ func TestSyntaxMessages(t *testing.T) {
 			`t.zone:6: www TXT: unclosed quote: the string that starts on line 6 has no closing "`,
 			`t.zone:7: mail A: "192.0.2.300" is not an IPv4 address`,
 		}},
+		{"a long or odd owner is quoted and cut", strings.Repeat("x", 60) + " IN A 1.2.3\nw\x1b[31m IN A 1.2.3\n", []string{
+			`t.zone:6: "` + strings.Repeat("x", excerptLen) + `"... A: "1.2.3" is not an IPv4 address`,
+			`t.zone:7: "w\x1b[31m" A: "1.2.3" is not an IPv4 address`,
+		}},
 		{"no $TTL: the previous record's TTL still counts after an error", "@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nwww IN A 192.0.2.300\nftp IN A 192.0.2.1\n",
 			[]string{`t.zone:3: www A: "192.0.2.300" is not an IPv4 address`}},
 		{"bad SOA, and no bogus missing SOA", "$TTL 300\n@ IN SOA ns1 hostmaster 1 1h 10m 1w x\n  IN NS ns1\n",

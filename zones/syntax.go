@@ -237,6 +237,22 @@ func syntaxMessage(msg, tok string, hasTok bool, rtype string) (text, typ string
 	return msg, typ
 }
 
+// ownerText is an owner name as written, for a message: quoted and cut
+// short if it is long or holds anything but printable ASCII (a message is
+// logged and shown on the status page, and must not carry a file's
+// content there).
+func ownerText(s string) string {
+	if len(s) > excerptLen {
+		return excerpt(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' {
+			return excerpt(s)
+		}
+	}
+	return s
+}
+
 // splitParseError takes miekg's "FILE: dns: MSG: "TOKEN" at line: L:C"
 // apart into MSG, TOKEN and L.
 func splitParseError(s string) (msg, tok string, hasTok bool, line int) {
