@@ -89,7 +89,7 @@ timeout = "-3s"
 		name:   "a zone that does not load: its error only",
 		config: "[zones]\ndir = \"zones\"\n[[datacenter]]\nname = \"ams\"\n" + svc("www.gslb.example.test."),
 		zones:  map[string]string{"gslb.example.test.zone": "$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 300.1.1.1\n"},
-		want:   []string{`zones/gslb.example.test.zone:4: bad A A: "300.1.1.1"`},
+		want:   []string{`zones/gslb.example.test.zone:4: ns1 A: "300.1.1.1" is not an IPv4 address`},
 	}, {
 		name:   "every service conflict in one run",
 		config: "[zones]\ndir = \"zones\"\n[[datacenter]]\nname = \"ams\"\n" + svc("www.other.test.") + svc("ns1.gslb.example.test.") + svc("www.third.test."),

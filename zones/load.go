@@ -53,9 +53,28 @@ type Zone struct {
 	File   string // the file it was loaded from
 	Serial uint32 // from the SOA
 
-	rrs []mdns.RR // owner names lower-cased; no duplicates
-	pos []pos     // where each record came from, parallel to rrs
+	rrs      []mdns.RR // owner names lower-cased; no duplicates
+	pos      []pos     // where each record came from, parallel to rrs
+	warnings []Warning
 }
+
+// Warning is something in a zone file that an operator should fix, though
+// the zone loads: records of one RRset with different TTLs, for instance.
+type Warning struct {
+	File    string // the zone file, or the $INCLUDEd file
+	Line    int    // 1-based
+	Message string // without the file and line
+}
+
+// String is "file:line: warning: message".
+func (w Warning) String() string {
+	return w.File + ":" + strconv.Itoa(w.Line) + ": warning: " + w.Message
+}
+
+// Warnings returns what the zone's files hold that loads but should be
+// fixed, in file order. The runtime shows them in godwit check and logs
+// them when it loads the zone.
+func (z *Zone) Warnings() []Warning { return z.warnings }
 
 // Len returns the number of records in the zone.
 func (z *Zone) Len() int { return len(z.rrs) }
@@ -97,8 +116,10 @@ var defaultLoader = DefaultLimits().loader()
 // LoadDir reports every problem it finds, not just the first: the error is
 // an errors.Join of *Error values, each saying file:line. The zones that
 // loaded cleanly are returned even then; a zone with any error is not.
-// Within one file the parser stops at the first syntax error; the checks on
-// the records before it are still reported.
+// After a syntax error the file is read on from the next record, so every
+// bad record is reported: at most 50 errors a file, then "and N more".
+// What loads with a warning (an RRset with several TTLs) is in the Zone's
+// Warnings.
 func LoadDir(dir string) ([]*Zone, error) {
 	return defaultLoader.loadDir(dir)
 }
@@ -193,9 +214,18 @@ func (l loader) loadFile(dir, path string) (*Zone, []error) {
 	return l.parse(data, path, absFile, origin, inc)
 }
 
+// maxErrors bounds the errors reported for one file; syntax errors past
+// maxSyntaxErrors are not looked for (each costs a new parser).
+const (
+	maxErrors       = 50
+	maxSyntaxErrors = 1000
+)
+
 // parse parses and validates one zone. file names it in errors; parserFile
 // is what the miekg parser resolves relative $INCLUDEs against (absolute,
 // so that includeFS sees absolute paths); inc == nil disallows $INCLUDE.
+// After a syntax error it parses on from the next record, so that every
+// error of the file is reported (see syntax.go).
 func (l loader) parse(data []byte, file, parserFile, origin string, inc *includeFS) (*Zone, []error) {
 	origin = originDirective(data, origin)
 	if _, ok := mdns.IsDomainName(origin); !ok || origin == "" {
@@ -204,53 +234,89 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	origin = canonName(origin)
 
 	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine}
-	top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
-	st.stack = []*lineReader{top}
-	st.all = []*lineReader{top}
-	zp := mdns.NewZoneParser(top, origin, parserFile)
-	if inc != nil {
-		inc.st = st
-		zp.SetIncludeAllowed(true)
-		zp.SetIncludeFS(inc)
-	}
-
 	v := newValidator(file, origin, l.maxPerName)
 	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
 	}
+	at := resume{line: 1, origin: origin}
+	syntax, stopped := 0, 0 // syntax errors; the line reading stopped at
+	lastTTL := int64(-1)    // of the last record read
 	for {
-		for _, r := range st.stack {
-			r.seek = seekStart
-			r.recBytes = 0
+		top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
+		parserOrigin, shift := origin, 0
+		if at.off > 0 {
+			if at.ttl == "" && lastTTL >= 0 {
+				// A file without $TTL: records may take the previous
+				// record's TTL.
+				at.ttl = strconv.FormatInt(lastTTL, 10)
+			}
+			p := at.prefix(data)
+			shift = at.line - 1 - strings.Count(p, "\n")
+			top.lines = shift
+			top.br = bufio.NewReader(io.MultiReader(strings.NewReader(p), bytes.NewReader(data[at.off:])))
+			// The file's bytes count once, whatever the parsers re-read.
+			st.budget = l.maxBytes - int64(at.off) - st.incBytes + int64(len(p))
+			parserOrigin = at.origin
 		}
-		rr, ok := zp.Next()
+		st.stack = []*lineReader{top}
+		st.all = append(st.all, top)
+		zp := mdns.NewZoneParser(top, parserOrigin, parserFile)
+		if inc != nil {
+			inc.st = st
+			zp.SetIncludeAllowed(true)
+			zp.SetIncludeFS(inc)
+		}
+		full := false
+		for {
+			for _, r := range st.stack {
+				r.seek = seekStart
+				r.recBytes = 0
+			}
+			rr, ok := zp.Next()
+			if !ok || st.tooLarge != nil || st.tooLong != nil {
+				break // (a record cut short by a limit is not one)
+			}
+			lastTTL = int64(rr.Header().Ttl)
+			cur := st.stack[len(st.stack)-1]
+			if !v.add(rr, pos{file: cur.name, line: cur.recordLine()}) {
+				full = true // over the zone's record limit: reading on costs for nothing
+				break
+			}
+		}
+		// Stopped inside an $INCLUDE, the parser never closes it.
+		for _, r := range st.all {
+			if r.file != nil && !r.closed {
+				r.Close()
+			}
+		}
+		err := zp.Err()
+		if full {
+			break
+		}
+		if st.tooLarge != nil || st.tooLong != nil {
+			v.errs = append(v.errs, st.syntaxError(errTooLarge, inc, l.maxBytes))
+			syntax++
+			break
+		}
+		if err == nil {
+			break
+		}
+		if syntax == maxSyntaxErrors {
+			stopped = top.endLine()
+			break
+		}
+		syntax++
+		e, next, ok := st.parseError(err, inc, data, at, shift, top)
+		v.errs = append(v.errs, e)
 		if !ok {
 			break
 		}
-		cur := st.stack[len(st.stack)-1]
-		if !v.add(rr, pos{file: cur.name, line: cur.recordLine()}) {
-			break // over the zone's record limit: reading on costs for nothing
-		}
+		at = next
 	}
-	// Stopped inside an $INCLUDE, the parser never closes it.
-	for _, r := range st.all {
-		if r.file != nil && !r.closed {
-			r.Close()
-		}
-	}
-	err := zp.Err()
-	if err == nil && (st.tooLarge != nil || st.tooLong != nil) {
-		err = errTooLarge // a read error the parser took for the end of input
-	}
-	if v.full {
-		v.finish(false)
-	} else if err != nil {
-		v.errs = append(v.errs, st.syntaxError(err, inc, l.maxBytes))
-		v.finish(false)
-	} else {
-		v.finish(true)
-	}
+	// After a syntax error the apex checks would only repeat it (a bad
+	// SOA record is also a missing one).
+	v.finish(syntax == 0 && !v.full)
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool {
 			a, b := v.errs[i], v.errs[j]
@@ -259,13 +325,21 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			}
 			return a.Line < b.Line
 		})
-		errs := make([]error, len(v.errs))
-		for i, e := range v.errs {
+		n := min(len(v.errs), maxErrors)
+		errs := make([]error, n, n+1)
+		for i, e := range v.errs[:n] {
 			errs[i] = e
+		}
+		switch more := len(v.errs) - n; {
+		case stopped > 0:
+			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors; reading stopped at line %d", more, stopped)})
+		case more > 0:
+			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors", more)})
 		}
 		return nil, errs
 	}
-	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: v.pos}
+	v.lowerTTLs()
+	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: v.pos, warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }
@@ -336,15 +410,13 @@ type parseState struct {
 	maxLine  int           // bytes in a line or a record; 0 = no limit
 	tooLong  *lineReader   // the file with a line or record over maxLine
 	rejected string        // the last $INCLUDE refused for escaping the directory
+	incBytes int64         // bytes read from $INCLUDEd files
 }
 
-// syntaxError turns the parser's error into an *Error for the file it is
-// about. (The parser closes an $INCLUDEd file before it reports an error in
-// it, so the file comes from the error text, which starts with the name the
-// parser knows the file by.)
+// syntaxError is the *Error for a limit passed while reading: the zone too
+// large, or a line too long.
 func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error {
 	cur := st.stack[len(st.stack)-1]
-	var pe *mdns.ParseError
 	switch {
 	case st.tooLarge != nil:
 		cur = st.tooLarge
@@ -352,48 +424,78 @@ func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error
 	case st.tooLong != nil:
 		return &Error{File: st.tooLong.name, Line: st.tooLong.lines + 1,
 			Err: fmt.Errorf("%w: a line, or a record in parentheses, of more than %d bytes", errLineTooLong, st.maxLine)}
-	case errors.As(err, &pe):
-		text := pe.Error()
-		for i := len(st.all) - 1; i >= 0; i-- {
-			if strings.HasPrefix(text, st.all[i].parserName+": ") {
-				cur = st.all[i]
-				break
-			}
-		}
-		line := cur.endLine()
-		msg, l := splitParseError(text)
-		if l > 0 {
-			line = l
-		}
-		if errors.Is(err, errIncludeOutside) && inc != nil {
-			msg = fmt.Sprintf("$INCLUDE %s: path escapes the zone directory %s", st.rejected, inc.dir)
-		}
-		return &Error{File: cur.name, Line: line, Err: &wrapped{msg: msg, err: err}}
 	}
 	return &Error{File: cur.name, Line: cur.endLine(), Err: err}
 }
 
-// splitParseError takes miekg's "FILE: dns: MSG: "TOKEN" at line: L:C"
-// apart into "MSG: "TOKEN"" and L. The token is cut to a short excerpt:
-// an error is logged and shown on the status page, and must not carry a
-// file's content there.
-func splitParseError(s string) (string, int) {
-	line := 0
-	if i := strings.LastIndex(s, " at line: "); i >= 0 {
-		n, _, _ := strings.Cut(s[i+len(" at line: "):], ":")
-		line, _ = strconv.Atoi(n)
-		s = s[:i]
+// parseError turns the parser's error into an *Error for the file it is
+// about, in an operator's words, and says where to parse on (ok false:
+// nowhere). top is the reader of the zone's own file, started at at, its
+// parser's lines shift lines before the file's. (The parser closes an
+// $INCLUDEd file before it reports an error in it, so the file comes from
+// the error text, which starts with the name the parser knows the file by.)
+func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resume, shift int, top *lineReader) (*Error, resume, bool) {
+	var pe *mdns.ParseError
+	if !errors.As(err, &pe) {
+		return &Error{File: top.name, Line: top.endLine(), Err: err}, resume{}, false
 	}
-	if i := strings.Index(s, "dns: "); i >= 0 {
-		s = s[i+len("dns: "):]
-	}
-	// The token is quoted last; a quoted string holds no `: "`.
-	if i := strings.LastIndex(s, `: "`); i >= 0 {
-		if tok, err := strconv.Unquote(s[i+2:]); err == nil {
-			s = s[:i+2] + excerpt(tok)
+	text := pe.Error()
+	cur := top
+	for i := len(st.all) - 1; i >= 0; i-- {
+		if r := st.all[i]; r != top && r.file != nil && strings.HasPrefix(text, r.parserName+": ") {
+			cur = r
+			break
 		}
 	}
-	return s, line
+	msg, tok, hasTok, line := splitParseError(text)
+	if line == 0 {
+		line = cur.endLine()
+	} else if cur == top {
+		line += shift
+	}
+	if errors.Is(err, errIncludeOutside) && inc != nil {
+		msg, hasTok = fmt.Sprintf("$INCLUDE %s: path escapes the zone directory %s", st.rejected, inc.dir), false
+	}
+	if cur != top || strings.Contains(msg, "$INCLUDE") {
+		// In an $INCLUDEd file, or its directive: parse on after the
+		// directive's line in the zone's own file.
+		m, typ := syntaxMessage(msg, tok, hasTok, "")
+		if typ != "" {
+			m = typ + ": " + m
+		}
+		e := &Error{File: cur.name, Line: line, Err: &wrapped{msg: m, err: err}}
+		if rec, ok := recordAt(data, at, top.endLine()+1); ok {
+			return e, rec.here, true
+		}
+		return e, resume{}, false
+	}
+	rec, ok := recordAt(data, at, line)
+	if !ok {
+		m, _ := syntaxMessage(msg, tok, hasTok, "")
+		return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, resume{}, false
+	}
+	var m, typ string
+	next, more := rec.next, rec.next.off < len(data)
+	switch {
+	case rec.open > 0 && (rec.unclosed || rec.col0 > 0 && line >= rec.col0):
+		m, typ, line = fmt.Sprintf("unclosed parenthesis opened at line %d", rec.open), rec.rtype, rec.open
+		if rec.col0 > 0 {
+			next, more = rec.resumeCol0, true
+		} else {
+			more = false
+		}
+	case rec.quote > 0 && line >= rec.quote:
+		m, typ, line = fmt.Sprintf("unclosed quote: the string that starts on line %d has no closing \"", rec.quote), rec.rtype, rec.quote
+	default:
+		m, typ = syntaxMessage(msg, tok, hasTok, rec.rtype)
+	}
+	owner := ownerText(rec.owner)
+	if typ != "" {
+		m = owner + " " + typ + ": " + m
+	} else if owner != "" && msg != "bad owner name" {
+		m = owner + ": " + m
+	}
+	return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, next, more
 }
 
 // excerpt quotes at most excerptLen bytes of s, escaped.
@@ -504,6 +606,9 @@ func (r *lineReader) ReadByte() (byte, error) {
 		return 0, errTooLarge
 	}
 	r.st.budget--
+	if r.file != nil {
+		r.st.incBytes++
+	}
 	if max := r.st.maxLine; max > 0 {
 		r.lineLen++
 		if r.seek == seekFound {
@@ -600,6 +705,7 @@ type validator struct {
 	cuts       map[string]int // delegation point -> index of its first NS
 	soa        int            // index of the SOA, -1 while none
 	errs       []*Error
+	warnings   []Warning
 	maxRecords int  // records in the zone; 0 = no limit
 	total      int  // records in all zones together, for the error
 	left       int  // what total leaves for this zone; -1 = no limit
@@ -614,6 +720,19 @@ type nameInfo struct {
 	cname   int // first CNAME, -1 if none
 	other   int // first record that may not sit beside a CNAME, -1 if none
 	clashed bool
+	sets    []rrsetTTL // one for each type at the name
+}
+
+// rrsetTTL is what the validator knows of the TTLs of one RRset.
+type rrsetTTL struct {
+	rtype   uint16
+	first   pos    // the first record
+	ttl     uint32 // and its TTL
+	min     uint32 // the lowest TTL of the set
+	differs bool   // the set holds more than one TTL
+	other   pos    // then the first record with another TTL
+	ttl2    uint32 // and its TTL
+	name    string
 }
 
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
@@ -635,6 +754,12 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true
 	}
 	h.Name = canonName(h.Name)
+	if noData(rr) {
+		// The parser takes a record with no data on the file's last line
+		// for a dynamic update's "delete" record.
+		v.errorf(p, "%s %s: the record has no data", h.Name, mdns.Type(h.Rrtype))
+		return true
+	}
 	if !mdns.IsSubDomain(v.origin, h.Name) {
 		v.errorf(p, "%s %s is outside the zone %s", h.Name, mdns.Type(h.Rrtype), v.origin)
 		return true
@@ -661,6 +786,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		ni = &nameInfo{cname: -1, other: -1}
 		v.names[h.Name] = ni
 	}
+	v.checkTTL(ni, rr, p)
 	if v.duplicate(ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
@@ -725,6 +851,94 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 			mdns.Type(v.rrs[later].Header().Rrtype), v.pos[later].line)
 	}
 	return true
+}
+
+// checkTTL keeps count of the TTLs of rr's RRset. RFC 2181 5.2: the
+// records of an RRset have one TTL. Like NSD and Knot, the zone loads with
+// a warning (one for each RRset, at its first record with another TTL);
+// finish gives every record of the set the lowest TTL, so that no cache
+// keeps any of them longer than one of them asked for. (BIND keeps the
+// first TTL instead.) RRSIGs of one name have the TTLs of the sets they
+// cover, so they are left alone.
+func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
+	h := rr.Header()
+	if h.Rrtype == mdns.TypeRRSIG {
+		return
+	}
+	for i := range ni.sets {
+		s := &ni.sets[i]
+		if s.rtype != h.Rrtype {
+			continue
+		}
+		if h.Ttl != s.ttl && !s.differs {
+			s.differs, s.other, s.ttl2, s.name = true, p, h.Ttl, h.Name
+		}
+		s.min = min(s.min, h.Ttl)
+		return
+	}
+	ni.sets = append(ni.sets, rrsetTTL{rtype: h.Rrtype, first: p, ttl: h.Ttl, min: h.Ttl})
+}
+
+// lowerTTLs gives the records of every RRset with more than one TTL the
+// lowest, and warns of it at the set's first record with another TTL than
+// the first one.
+func (v *validator) lowerTTLs() {
+	for _, ni := range v.names {
+		for _, s := range ni.sets {
+			if !s.differs {
+				continue
+			}
+			for _, i := range ni.idx {
+				if h := v.rrs[i].Header(); h.Rrtype == s.rtype {
+					h.Ttl = s.min
+				}
+			}
+			where := "line " + strconv.Itoa(s.first.line)
+			if s.first.file != s.other.file {
+				where = s.first.file + ":" + strconv.Itoa(s.first.line)
+			}
+			v.warnings = append(v.warnings, Warning{File: s.other.file, Line: s.other.line, Message: fmt.Sprintf(
+				"%s %s: TTL %d differs from TTL %d at %s; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL %d, the lowest",
+				s.name, mdns.Type(s.rtype), s.ttl2, s.ttl, where, s.min)})
+		}
+	}
+	sort.Slice(v.warnings, func(i, j int) bool {
+		a, b := v.warnings[i], v.warnings[j]
+		if a.File != b.File {
+			return a.File == v.file
+		}
+		return a.Line < b.Line
+	})
+}
+
+// noData reports whether rr, of a type a zone commonly holds, has no
+// RDATA.
+func noData(rr mdns.RR) bool {
+	switch r := rr.(type) {
+	case *mdns.A:
+		return r.A == nil
+	case *mdns.AAAA:
+		return r.AAAA == nil
+	case *mdns.CNAME:
+		return r.Target == ""
+	case *mdns.DNAME:
+		return r.Target == ""
+	case *mdns.NS:
+		return r.Ns == ""
+	case *mdns.PTR:
+		return r.Ptr == ""
+	case *mdns.MX:
+		return r.Mx == ""
+	case *mdns.SRV:
+		return r.Target == ""
+	case *mdns.TXT:
+		return r.Txt == nil
+	case *mdns.SOA:
+		return r.Ns == ""
+	case *mdns.CAA:
+		return r.Tag == ""
+	}
+	return false
 }
 
 // duplicate reports whether rr is already at its name.

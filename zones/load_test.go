@@ -78,7 +78,7 @@ func TestLoadErrors(t *testing.T) {
 		want []string // each must appear in the error text
 		n    int      // number of errors, if not len(want)
 	}{
-		{file: "syntax.test.zone", want: []string{"syntax.test.zone:5: bad A A: \"192.0.2.300\""}},
+		{file: "syntax.test.zone", want: []string{"syntax.test.zone:5: www A: \"192.0.2.300\" is not an IPv4 address"}},
 		{file: "nosoa.test.zone", want: []string{"nosoa.test.zone:4: no SOA record at the zone apex nosoa.test."}},
 		{file: "twosoa.test.zone", want: []string{"twosoa.test.zone:5: second SOA record at twosoa.test. (the first is at line 2)"}},
 		{file: "nons.test.zone", want: []string{"nons.test.zone:2: no NS records at the zone apex nons.test."}},
@@ -287,6 +287,7 @@ func FuzzLoadZone(f *testing.F) {
 	}
 	f.Add([]byte(apex + "*.w CNAME x\nsub NS ns.sub\nns.sub A 192.0.2.1\n$ORIGIN foo\n"))
 	f.Add([]byte("$ORIGIN .\n@ SOA a b 1 2 3 4 5\n NS a.\n"))
+	f.Add([]byte(apex + "mx MX ( 10\nmail A 192.0.2.300\n  AAAA x\nt TXT \"a\n$ORIGIN sub\nw 30 A 1.2.3.4\nw 60 A 1.2.3.5\n)\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		z, err := ParseZone(strings.NewReader(string(data)), "fuzz.test.", "fuzz")
 		if err != nil {
