@@ -33,23 +33,31 @@ type zoneData struct {
 	negSOA []mdns.RR        // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
+	alloc  nodeAlloc // where the nodes live
 }
 
-// node is one existing name in a zone.
+// node is one existing name in a zone. A large zone has one per name, so
+// what few names need (CNAME, delegation, service) lives in x.
 type node struct {
-	name    string  // lower-case
-	parent  *node   // nil at the apex
-	sets    []rrset // one per type, in file order of first appearance
-	cut     bool    // NS below the apex: a delegation point
-	below   *node   // the delegation point above this node, nil if none
-	wild    *node   // the "*.<name>" child, if any
+	name   string // lower-case
+	parent *node  // nil at the apex
+	below  *node  // the delegation point above this node, nil if none
+	wild   *node  // the "*.<name>" child, if any
+	sets   []rrset
+	x      *nodeExtra // nil unless the name has a CNAME, is a cut or a service
+	id     int32      // creation order in the zone
+	cut    bool       // NS below the apex: a delegation point
+}
+
+// nodeExtra is what a node needs when it is a CNAME, a delegation point or
+// a service.
+type nodeExtra struct {
 	service *Service
 
 	cname       []mdns.RR // the CNAME RRset (one record), nil if none
 	cnameTarget []byte    // its target, lower-case, fully qualified
 	cnameOwner  string    // its target as written, for wildcard owners
 
-	any      []mdns.RR // RFC 8482 answer to qtype ANY
 	referral []mdns.RR // at a cut: the NS RRset
 	glue     []mdns.RR // at a cut: A/AAAA of the NS targets in this zone
 }
@@ -57,9 +65,9 @@ type node struct {
 // rrset is the records of one type at a node and, for NS, MX and SRV, the
 // addresses of their targets for the additional section.
 type rrset struct {
-	typ   uint16
 	rrs   []mdns.RR
 	extra []mdns.RR
+	typ   uint16
 }
 
 func (n *node) get(t uint16) *rrset {
@@ -69,6 +77,59 @@ func (n *node) get(t uint16) *rrset {
 		}
 	}
 	return nil
+}
+
+// extra returns n.x, creating it.
+func (n *node) extra() *nodeExtra {
+	if n.x == nil {
+		n.x = &nodeExtra{}
+	}
+	return n.x
+}
+
+func (n *node) service() *Service {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.service
+}
+
+func (n *node) cname() []mdns.RR {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.cname
+}
+
+// nodeChunk is how many nodes nodeAlloc allocates at once.
+const nodeChunk = 4096
+
+// nodeAlloc hands out nodes from large chunks: one heap object per 4096
+// names rather than one per name.
+type nodeAlloc struct {
+	chunks [][]node
+}
+
+func (a *nodeAlloc) new(name string) *node {
+	k := len(a.chunks) - 1
+	if k < 0 || len(a.chunks[k]) == cap(a.chunks[k]) {
+		a.chunks = append(a.chunks, make([]node, 0, nodeChunk))
+		k++
+	}
+	c := a.chunks[k][:len(a.chunks[k])+1]
+	a.chunks[k] = c
+	n := &c[len(c)-1]
+	n.name, n.id = name, int32(k*nodeChunk+len(c)-1)
+	return n
+}
+
+// each calls f for every node, in creation order.
+func (a *nodeAlloc) each(f func(*node)) {
+	for _, c := range a.chunks {
+		for i := range c {
+			f(&c[i])
+		}
+	}
 }
 
 // NewSet compiles zones and services into a Set. A zone nested in another
@@ -130,44 +191,112 @@ func (s *Set) Zone(origin string) (ZoneInfo, bool) {
 }
 
 // compileZone groups a zone's records by name and type and adds the empty
-// non-terminals.
+// non-terminals. The records of all RRsets share one slice, and the
+// RRsets of all nodes a few large ones.
 func compileZone(z *Zone) *zoneData {
+	rrs := z.rrs
+	names := 1 // owner names, counted as changes between records: a bound
+	for i := 1; i < len(rrs); i++ {
+		if rrs[i].Header().Name != rrs[i-1].Header().Name {
+			names++
+		}
+	}
 	zd := &zoneData{
-		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(z.rrs)},
+		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(rrs)},
 		origin: z.Origin,
-		nodes:  make(map[string]*node, len(z.rrs)),
+		nodes:  make(map[string]*node, names+names/8),
 	}
 	zd.ensure(z.Origin)
-	for _, rr := range z.rrs {
-		h := rr.Header()
-		n := zd.ensure(h.Name)
-		if set := n.get(h.Rrtype); set != nil {
-			set.rrs = append(set.rrs, rr)
-		} else {
-			n.sets = append(n.sets, rrset{typ: h.Rrtype, rrs: []mdns.RR{rr}})
-		}
-		switch h.Rrtype {
-		case mdns.TypeSOA:
-			soa := mdns.Copy(rr).(*mdns.SOA)
-			soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-			zd.negSOA = []mdns.RR{soa}
-			zd.negTTL = soa.Hdr.Ttl
-		case mdns.TypeNS:
-			n.cut = h.Name != z.Origin
-		case mdns.TypeCNAME:
-			n.cnameOwner = rr.(*mdns.CNAME).Target
-			n.cnameTarget = []byte(canonName(n.cnameOwner))
-		}
+	// Group the records by node (counting sort on the node id), keeping
+	// file order within a node.
+	ids := make([]int32, len(rrs))
+	for i, rr := range rrs {
+		ids[i] = zd.ensure(rr.Header().Name).id
 	}
-	for _, n := range zd.nodes {
-		for i := range n.sets {
-			set := &n.sets[i]
-			set.rrs = set.rrs[:len(set.rrs):len(set.rrs)] // appending to a shared slice copies
-			if set.typ == mdns.TypeCNAME {
-				n.cname = set.rrs
+	total := 0
+	for _, c := range zd.alloc.chunks {
+		total += len(c)
+	}
+	start := make([]int32, total+1)
+	for _, id := range ids {
+		start[id+1]++
+	}
+	for i := 1; i <= total; i++ {
+		start[i] += start[i-1]
+	}
+	order := make([]int32, len(rrs))
+	fill := append([]int32(nil), start[:total]...)
+	for i, id := range ids {
+		order[fill[id]] = int32(i)
+		fill[id]++
+	}
+	ids, fill = nil, nil
+
+	slab := make([]mdns.RR, len(rrs)) // every RRset's records, node by node
+	var (
+		at      int     // next free slot in slab
+		sets    []rrset // chunk the nodes' RRsets are cut from
+		scratch []rrset // one node's RRsets while they are counted
+		cursor  []int
+	)
+	zd.alloc.each(func(n *node) {
+		recs := order[start[n.id]:start[n.id+1]]
+		if len(recs) == 0 {
+			return
+		}
+		scratch, cursor = scratch[:0], cursor[:0]
+		for _, i := range recs {
+			t := rrs[i].Header().Rrtype
+			k := 0
+			for k < len(scratch) && scratch[k].typ != t {
+				k++
+			}
+			if k == len(scratch) {
+				scratch = append(scratch, rrset{typ: t})
+				cursor = append(cursor, 0)
+			}
+			cursor[k]++
+		}
+		for k := range scratch { // the count of each set becomes its offset
+			c := cursor[k]
+			cursor[k] = at
+			scratch[k].rrs = slab[at : at+c : at+c]
+			at += c
+		}
+		for _, i := range recs {
+			rr := rrs[i]
+			t := rr.Header().Rrtype
+			k := 0
+			for scratch[k].typ != t {
+				k++
+			}
+			slab[cursor[k]] = rr
+			cursor[k]++
+		}
+		if len(sets)+len(scratch) > cap(sets) {
+			sets = make([]rrset, 0, max(nodeChunk, len(scratch)))
+		}
+		m := len(sets)
+		sets = append(sets, scratch...)
+		n.sets = sets[m:len(sets):len(sets)]
+		for k := range n.sets {
+			set := &n.sets[k]
+			switch set.typ {
+			case mdns.TypeSOA:
+				soa := mdns.Copy(set.rrs[0]).(*mdns.SOA)
+				soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+				zd.negSOA = []mdns.RR{soa}
+				zd.negTTL = soa.Hdr.Ttl
+			case mdns.TypeNS:
+				n.cut = n.name != z.Origin
+			case mdns.TypeCNAME:
+				x := n.extra()
+				x.cname = set.rrs
+				x.cnameOwner = set.rrs[0].(*mdns.CNAME).Target
+				x.cnameTarget = []byte(canonName(x.cnameOwner))
 			}
 		}
-	}
+	})
 	return zd
 }
 
@@ -177,7 +306,7 @@ func (zd *zoneData) ensure(name string) *node {
 	if n := zd.nodes[name]; n != nil {
 		return n
 	}
-	n := &node{name: name}
+	n := zd.alloc.new(name)
 	zd.nodes[name] = n
 	if name != zd.origin {
 		n.parent = zd.ensure(parentName(name))
@@ -188,7 +317,7 @@ func (zd *zoneData) ensure(name string) *node {
 // link sets what depends on the whole tree: the delegation above each
 // node, wildcard children, and the precomputed ANY answers.
 func (zd *zoneData) link() {
-	for _, n := range zd.nodes {
+	zd.alloc.each(func(n *node) {
 		for p := n.parent; p != nil; p = p.parent {
 			if p.cut {
 				n.below = p // only glue lives below a cut, so there is one
@@ -198,13 +327,7 @@ func (zd *zoneData) link() {
 		if n.parent != nil && strings.HasPrefix(n.name, "*.") {
 			n.parent.wild = n
 		}
-		if len(n.sets) > 0 || n.service != nil {
-			n.any = []mdns.RR{&mdns.HINFO{
-				Hdr: mdns.RR_Header{Name: n.name, Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: zd.negTTL},
-				Cpu: "RFC8482",
-			}}
-		}
-	}
+	})
 }
 
 // addService makes svc a name of the most specific zone that holds it.
@@ -225,7 +348,7 @@ func (s *Set) addService(svc *Service) error {
 		p = parentName(p)
 	}
 	n := zd.ensure(name)
-	if n.service != nil {
+	if n.service() != nil {
 		return fmt.Errorf("service %s is defined twice", svc.Name)
 	}
 	for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeCNAME} {
@@ -233,7 +356,7 @@ func (s *Set) addService(svc *Service) error {
 			return fmt.Errorf("service %s: zone %s has %s records at that name", svc.Name, zd.origin, mdns.Type(t))
 		}
 	}
-	n.service = svc
+	n.extra().service = svc
 	return nil
 }
 
@@ -241,7 +364,7 @@ func (s *Set) addService(svc *Service) error {
 // SRV RRsets (targets anywhere in the Set), and the referral and glue at
 // each delegation point (targets in this zone only).
 func (s *Set) additional(zd *zoneData) {
-	for _, n := range zd.nodes {
+	zd.alloc.each(func(n *node) {
 		for i := range n.sets {
 			set := &n.sets[i]
 			switch set.typ {
@@ -249,11 +372,12 @@ func (s *Set) additional(zd *zoneData) {
 				set.extra = s.addresses(set.rrs, nil)
 			}
 			if set.typ == mdns.TypeNS && n.cut {
-				n.referral = set.rrs
-				n.glue = s.addresses(set.rrs, zd)
+				x := n.extra()
+				x.referral = set.rrs
+				x.glue = s.addresses(set.rrs, zd)
 			}
 		}
-	}
+	})
 }
 
 // addresses returns the A and AAAA records of the targets of rrs that
@@ -294,6 +418,9 @@ func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
 				out = append(out, set.rrs...)
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out[:len(out):len(out)]
 }
