@@ -87,11 +87,11 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 
 		var rrs, extra []mdns.RR
 		if qtype == mdns.TypeANY {
-			if rrs = n.cname(); rrs == nil && (len(n.sets) > 0 || n.service() != nil) {
+			if rrs = n.cname(); rrs == nil && (n.nsets > 0 || n.service() != nil) {
 				rrs = zd.anyAnswer(n.name)
 			}
-		} else if set := n.get(qtype); set != nil {
-			rrs, extra = set.rrs, set.extra
+		} else {
+			rrs, extra = zd.get(n, qtype)
 		}
 		if rrs != nil {
 			if found == foundWild {

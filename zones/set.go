@@ -34,18 +34,23 @@ type zoneData struct {
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
 	alloc  nodeAlloc // where the nodes live
+
+	records []mdns.RR   // every RRset's records, node by node
+	sets    []rrset     // every node's RRsets, node by node
+	extras  [][]mdns.RR // additional-section records; extras[0] is none
 }
 
 // node is one existing name in a zone. A large zone has one per name, so
 // what few names need (CNAME, delegation, service) lives in x.
 type node struct {
-	name   string // lower-case
-	parent *node  // nil at the apex
-	below  *node  // the delegation point above this node, nil if none
-	wild   *node  // the "*.<name>" child, if any
-	sets   []rrset
+	name   string     // lower-case
+	parent *node      // nil at the apex
+	below  *node      // the delegation point above this node, nil if none
+	wild   *node      // the "*.<name>" child, if any
 	x      *nodeExtra // nil unless the name has a CNAME, is a cut or a service
+	setOff uint32     // its RRsets: zoneData.sets[setOff:setOff+nsets]
 	id     int32      // creation order in the zone
+	nsets  uint16     // in file order of first appearance
 	cut    bool       // NS below the apex: a delegation point
 }
 
@@ -63,20 +68,34 @@ type nodeExtra struct {
 }
 
 // rrset is the records of one type at a node and, for NS, MX and SRV, the
-// addresses of their targets for the additional section.
+// addresses of their targets for the additional section: offsets into its
+// zoneData rather than slices, 16 bytes instead of 56.
 type rrset struct {
-	rrs   []mdns.RR
-	extra []mdns.RR
+	off   uint32 // records: zoneData.records[off:off+n]
+	n     uint32
+	extra int32 // zoneData.extras[extra]
 	typ   uint16
 }
 
-func (n *node) get(t uint16) *rrset {
-	for i := range n.sets {
-		if n.sets[i].typ == t {
-			return &n.sets[i]
+// setsOf returns the RRsets of n.
+func (zd *zoneData) setsOf(n *node) []rrset {
+	return zd.sets[n.setOff : n.setOff+uint32(n.nsets)]
+}
+
+// rrs returns the records of set (shared; appending copies).
+func (zd *zoneData) rrs(set *rrset) []mdns.RR {
+	return zd.records[set.off : set.off+set.n : set.off+set.n]
+}
+
+// get returns the records of type t at n and their additional-section
+// addresses; rrs is nil when n has none.
+func (zd *zoneData) get(n *node, t uint16) (rrs, extra []mdns.RR) {
+	for i := n.setOff; i < n.setOff+uint32(n.nsets); i++ {
+		if set := &zd.sets[i]; set.typ == t {
+			return zd.rrs(set), zd.extras[set.extra]
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // extra returns n.x, creating it.
@@ -233,9 +252,10 @@ func compileZone(z *Zone) *zoneData {
 	ids, fill = nil, nil
 
 	slab := make([]mdns.RR, len(rrs)) // every RRset's records, node by node
+	zd.records, zd.extras = slab, [][]mdns.RR{nil}
 	var (
 		at      int     // next free slot in slab
-		sets    []rrset // chunk the nodes' RRsets are cut from
+		sets    []rrset // every node's RRsets
 		scratch []rrset // one node's RRsets while they are counted
 		cursor  []int
 	)
@@ -260,7 +280,7 @@ func compileZone(z *Zone) *zoneData {
 		for k := range scratch { // the count of each set becomes its offset
 			c := cursor[k]
 			cursor[k] = at
-			scratch[k].rrs = slab[at : at+c : at+c]
+			scratch[k].off, scratch[k].n = uint32(at), uint32(c)
 			at += c
 		}
 		for _, i := range recs {
@@ -273,17 +293,13 @@ func compileZone(z *Zone) *zoneData {
 			slab[cursor[k]] = rr
 			cursor[k]++
 		}
-		if len(sets)+len(scratch) > cap(sets) {
-			sets = make([]rrset, 0, max(nodeChunk, len(scratch)))
-		}
-		m := len(sets)
+		n.setOff, n.nsets = uint32(len(sets)), uint16(len(scratch))
 		sets = append(sets, scratch...)
-		n.sets = sets[m:len(sets):len(sets)]
-		for k := range n.sets {
-			set := &n.sets[k]
+		for k := range scratch {
+			set := &scratch[k]
 			switch set.typ {
 			case mdns.TypeSOA:
-				soa := mdns.Copy(set.rrs[0]).(*mdns.SOA)
+				soa := mdns.Copy(zd.rrs(set)[0]).(*mdns.SOA)
 				soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 				zd.negSOA = []mdns.RR{soa}
 				zd.negTTL = soa.Hdr.Ttl
@@ -291,12 +307,13 @@ func compileZone(z *Zone) *zoneData {
 				n.cut = n.name != z.Origin
 			case mdns.TypeCNAME:
 				x := n.extra()
-				x.cname = set.rrs
-				x.cnameOwner = set.rrs[0].(*mdns.CNAME).Target
+				x.cname = zd.rrs(set)
+				x.cnameOwner = x.cname[0].(*mdns.CNAME).Target
 				x.cnameTarget = []byte(canonName(x.cnameOwner))
 			}
 		}
 	})
+	zd.sets = append([]rrset(nil), sets...) // exactly as large as needed
 	return zd
 }
 
@@ -352,7 +369,7 @@ func (s *Set) addService(svc *Service) error {
 		return fmt.Errorf("service %s is defined twice", svc.Name)
 	}
 	for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeCNAME} {
-		if n.get(t) != nil {
+		if rrs, _ := zd.get(n, t); rrs != nil {
 			return fmt.Errorf("service %s: zone %s has %s records at that name", svc.Name, zd.origin, mdns.Type(t))
 		}
 	}
@@ -365,16 +382,20 @@ func (s *Set) addService(svc *Service) error {
 // each delegation point (targets in this zone only).
 func (s *Set) additional(zd *zoneData) {
 	zd.alloc.each(func(n *node) {
-		for i := range n.sets {
-			set := &n.sets[i]
+		sets := zd.setsOf(n)
+		for i := range sets {
+			set := &sets[i]
 			switch set.typ {
 			case mdns.TypeNS, mdns.TypeMX, mdns.TypeSRV:
-				set.extra = s.addresses(set.rrs, nil)
+				if extra := s.addresses(zd.rrs(set), nil); extra != nil {
+					set.extra = int32(len(zd.extras))
+					zd.extras = append(zd.extras, extra)
+				}
 			}
 			if set.typ == mdns.TypeNS && n.cut {
 				x := n.extra()
-				x.referral = set.rrs
-				x.glue = s.addresses(set.rrs, zd)
+				x.referral = zd.rrs(set)
+				x.glue = s.addresses(zd.rrs(set), zd)
 			}
 		}
 	})
@@ -414,9 +435,8 @@ func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
 			continue
 		}
 		for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA} {
-			if set := n.get(t); set != nil {
-				out = append(out, set.rrs...)
-			}
+			rrs, _ := in.get(n, t)
+			out = append(out, rrs...)
 		}
 	}
 	if len(out) == 0 {

@@ -39,17 +39,29 @@ func main() {
 	}
 }
 
+// generation is what the server keeps per generation: the Zones (a reload
+// rebuilds the Set from those of unchanged files) and the Set.
+type generation struct {
+	zones []*zones.Zone
+	set   *zones.Set
+}
+
 // load builds one generation.
-func load(path string) (*zones.Set, error) {
+func load(path string) (*generation, error) {
 	z, err := zones.LoadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return zones.NewSet([]*zones.Zone{z}, nil)
+	zs := []*zones.Zone{z}
+	s, err := zones.NewSet(zs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &generation{zs, s}, nil
 }
 
 func run(path, memProfile string, wait time.Duration) error {
-	var cur atomic.Pointer[zones.Set]
+	var cur atomic.Pointer[generation]
 	peak := startPeak()
 	t0 := time.Now()
 	s, err := load(path)
@@ -58,7 +70,7 @@ func run(path, memProfile string, wait time.Duration) error {
 	}
 	cur.Store(s)
 	d := time.Since(t0)
-	if r := s.Lookup("h1.big.test.", mdns.TypeA); r.Rcode != mdns.RcodeSuccess || len(r.Answer) == 0 {
+	if r := s.set.Lookup("h1.big.test.", mdns.TypeA); r.Rcode != mdns.RcodeSuccess || len(r.Answer) == 0 {
 		return fmt.Errorf("h1.big.test. A: rcode %d, %d answers", r.Rcode, len(r.Answer))
 	}
 	report("load", d, peak)
