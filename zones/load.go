@@ -607,6 +607,7 @@ type validator struct {
 }
 
 type nameInfo struct {
+	name    string              // the owner, shared by its records
 	idx     []int               // records at this name
 	keys    map[string]struct{} // type+rdata of idx, once there are many
 	count   int
@@ -658,9 +659,10 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	}
 	ni := v.names[h.Name]
 	if ni == nil {
-		ni = &nameInfo{cname: -1, other: -1}
+		ni = &nameInfo{name: h.Name, cname: -1, other: -1}
 		v.names[h.Name] = ni
 	}
+	h.Name = ni.name // one string per owner name, however many records
 	if v.duplicate(ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
