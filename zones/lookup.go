@@ -164,7 +164,7 @@ func (s *Set) findZone(name []byte) *zoneData {
 
 // find looks name (lower-case, inside zd) up in zd.
 func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
-	if n := zd.nodes[string(name)]; n != nil {
+	if n := zd.lookup(name); n != nil {
 		switch {
 		case n.below != nil:
 			return n.below, foundCut
@@ -178,9 +178,9 @@ func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
 		next, end := nextLabel(name, off)
 		var ce *node
 		if end || next >= len(name) {
-			ce = zd.nodes["."]
+			ce = zd.lookupString(".")
 		} else {
-			ce = zd.nodes[string(name[next:])]
+			ce = zd.lookup(name[next:])
 		}
 		off = next
 		switch {

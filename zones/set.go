@@ -3,6 +3,7 @@ package zones
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strings"
 
@@ -29,8 +30,8 @@ type ZoneInfo struct {
 type zoneData struct {
 	info   ZoneInfo
 	origin string
-	nodes  map[string]*node // every name that exists: owners, empty non-terminals, services
-	negSOA []mdns.RR        // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
+	nodes  nameIndex // every name that exists: owners, empty non-terminals, services
+	negSOA []mdns.RR // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
 	alloc  nodeAlloc // where the nodes live
@@ -118,6 +119,87 @@ func (n *node) cname() []mdns.RR {
 		return nil
 	}
 	return n.x.cname
+}
+
+// nameIndex finds a zone's nodes by name: an open-addressing hash table
+// (linear probing, at most 3/4 full) of node ids, 4 to 8 bytes a name where
+// a map[string]*node costs about 40.
+type nameIndex struct {
+	seed  maphash.Seed
+	slots []int32 // node id + 1; 0 is empty
+	used  int
+}
+
+// init sizes the index for n names.
+func (x *nameIndex) init(n int) {
+	size := 16
+	for size*3 < n*4 {
+		size *= 2
+	}
+	x.seed = maphash.MakeSeed()
+	x.slots = make([]int32, size)
+	x.used = 0
+}
+
+// node returns the node with the given id.
+func (zd *zoneData) node(id int32) *node {
+	return &zd.alloc.chunks[id/nodeChunk][id%nodeChunk]
+}
+
+// lookup returns the node for name (lower-case), nil if none. It does not
+// allocate.
+func (zd *zoneData) lookup(name []byte) *node {
+	x := &zd.nodes
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.Bytes(x.seed, name) & mask; ; i = (i + 1) & mask {
+		id := x.slots[i]
+		if id == 0 {
+			return nil
+		}
+		if n := zd.node(id - 1); n.name == string(name) {
+			return n
+		}
+	}
+}
+
+// lookupString is lookup for a string.
+func (zd *zoneData) lookupString(name string) *node {
+	x := &zd.nodes
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(x.seed, name) & mask; ; i = (i + 1) & mask {
+		id := x.slots[i]
+		if id == 0 {
+			return nil
+		}
+		if n := zd.node(id - 1); n.name == name {
+			return n
+		}
+	}
+}
+
+// insert adds n, whose name is not in the index yet.
+func (zd *zoneData) insert(n *node) {
+	x := &zd.nodes
+	if (x.used+1)*4 > len(x.slots)*3 {
+		old := x.slots
+		x.slots = make([]int32, 2*len(old))
+		for _, id := range old {
+			if id != 0 {
+				x.put(zd.node(id-1).name, id)
+			}
+		}
+	}
+	x.put(n.name, n.id+1)
+	x.used++
+}
+
+func (x *nameIndex) put(name string, slot int32) {
+	mask := uint64(len(x.slots) - 1)
+	i := maphash.String(x.seed, name) & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = slot
 }
 
 // nodeChunk is how many nodes nodeAlloc allocates at once.
@@ -223,8 +305,8 @@ func compileZone(z *Zone) *zoneData {
 	zd := &zoneData{
 		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(rrs)},
 		origin: z.Origin,
-		nodes:  make(map[string]*node, names+names/8),
 	}
+	zd.nodes.init(names + names/8)
 	zd.ensure(z.Origin)
 	// Group the records by node (counting sort on the node id), keeping
 	// file order within a node.
@@ -320,11 +402,11 @@ func compileZone(z *Zone) *zoneData {
 // ensure returns the node for name (lower-case, inside the zone), creating
 // it and its missing ancestors.
 func (zd *zoneData) ensure(name string) *node {
-	if n := zd.nodes[name]; n != nil {
+	if n := zd.lookupString(name); n != nil {
 		return n
 	}
 	n := zd.alloc.new(name)
-	zd.nodes[name] = n
+	zd.insert(n)
 	if name != zd.origin {
 		n.parent = zd.ensure(parentName(name))
 	}
@@ -359,7 +441,7 @@ func (s *Set) addService(svc *Service) error {
 	}
 	// A delegation at or above the name (and below the apex) hides it.
 	for p := name; p != zd.origin; {
-		if n := zd.nodes[p]; n != nil && n.cut {
+		if n := zd.lookupString(p); n != nil && n.cut {
 			return fmt.Errorf("service %s is at or below the delegation %s in zone %s", svc.Name, p, zd.origin)
 		}
 		p = parentName(p)
@@ -430,7 +512,7 @@ func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
 		if in == nil {
 			continue
 		}
-		n := in.nodes[target]
+		n := in.lookupString(target)
 		if n == nil {
 			continue
 		}
