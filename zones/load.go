@@ -54,7 +54,7 @@ type Zone struct {
 	Serial uint32 // from the SOA
 
 	rrs []mdns.RR // owner names lower-cased; no duplicates
-	pos []pos     // where each record came from, parallel to rrs
+	pos positions // where each record came from, parallel to rrs
 }
 
 // Len returns the number of records in the zone.
@@ -66,7 +66,10 @@ func (z *Zone) Records() []mdns.RR { return z.rrs }
 
 // Position returns the file and line that record i of Records came from
 // (the file differs from File for $INCLUDEd records).
-func (z *Zone) Position(i int) (file string, line int) { return z.pos[i].file, z.pos[i].line }
+func (z *Zone) Position(i int) (file string, line int) {
+	p := z.pos.at(i)
+	return p.file, p.line
+}
 
 type pos struct {
 	file string
@@ -265,7 +268,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		}
 		return nil, errs
 	}
-	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: v.pos}
+	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: packPositions(v.pos)}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }
