@@ -53,15 +53,18 @@ type Zone struct {
 	File   string // the file it was loaded from
 	Serial uint32 // from the SOA
 
-	rrs []mdns.RR // owner names lower-cased; no duplicates
+	rrs []mdns.RR // owner names lower-cased; no duplicates; grouped (see Records)
 	pos positions // where each record came from, parallel to rrs
 }
 
 // Len returns the number of records in the zone.
 func (z *Zone) Len() int { return len(z.rrs) }
 
-// Records returns the zone's records in file order. They are shared: treat
-// them as read-only.
+// Records returns the zone's records grouped by owner name (names in the
+// order they first appear in the file), then by type (in the order of
+// first appearance at the name), in file order within an RRset; so each
+// RRset is one run, and the compiled Set shares this slice. They are
+// shared: treat them as read-only.
 func (z *Zone) Records() []mdns.RR { return z.rrs }
 
 // Position returns the file and line that record i of Records came from
@@ -268,7 +271,8 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		}
 		return nil, errs
 	}
-	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: packPositions(v.pos)}
+	rrs, ps := v.grouped()
+	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps)}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }

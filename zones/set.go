@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,7 +37,7 @@ type zoneData struct {
 	parent *zoneData // the next enclosing zone in the Set, nil if none
 	alloc  nodeAlloc // where the nodes live
 
-	records []mdns.RR   // every RRset's records, node by node
+	records []mdns.RR   // the Zone's records, grouped: each RRset is a run
 	sets    []rrset     // every node's RRsets, node by node
 	extras  [][]mdns.RR // additional-section records; extras[0] is none
 }
@@ -291,111 +292,64 @@ func (s *Set) Zone(origin string) (ZoneInfo, bool) {
 	return zd.info, true
 }
 
-// compileZone groups a zone's records by name and type and adds the empty
-// non-terminals. The records of all RRsets share one slice, and the
-// RRsets of all nodes a few large ones.
+// compileZone builds the nodes of a zone, the empty non-terminals among
+// them. The zone's records are grouped by name and type (see
+// Zone.Records), so each RRset is a run of them: the Set shares the
+// slice, and an RRset is its offset and length.
 func compileZone(z *Zone) *zoneData {
 	rrs := z.rrs
-	names := 1 // owner names, counted as changes between records: a bound
+	names := 1 // owner names: one run each
 	for i := 1; i < len(rrs); i++ {
 		if rrs[i].Header().Name != rrs[i-1].Header().Name {
 			names++
 		}
 	}
 	zd := &zoneData{
-		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(rrs)},
-		origin: z.Origin,
+		info:    ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(rrs)},
+		origin:  z.Origin,
+		records: rrs,
+		extras:  [][]mdns.RR{nil},
 	}
 	zd.nodes.init(names + names/8)
 	zd.ensure(z.Origin)
-	// Group the records by node (counting sort on the node id), keeping
-	// file order within a node.
-	ids := make([]int32, len(rrs))
-	for i, rr := range rrs {
-		ids[i] = zd.ensure(rr.Header().Name).id
-	}
-	total := 0
-	for _, c := range zd.alloc.chunks {
-		total += len(c)
-	}
-	start := make([]int32, total+1)
-	for _, id := range ids {
-		start[id+1]++
-	}
-	for i := 1; i <= total; i++ {
-		start[i] += start[i-1]
-	}
-	order := make([]int32, len(rrs))
-	fill := append([]int32(nil), start[:total]...)
-	for i, id := range ids {
-		order[fill[id]] = int32(i)
-		fill[id]++
-	}
-	ids, fill = nil, nil
-
-	slab := make([]mdns.RR, len(rrs)) // every RRset's records, node by node
-	zd.records, zd.extras = slab, [][]mdns.RR{nil}
-	var (
-		at      int     // next free slot in slab
-		sets    []rrset // every node's RRsets
-		scratch []rrset // one node's RRsets while they are counted
-		cursor  []int
-	)
-	zd.alloc.each(func(n *node) {
-		recs := order[start[n.id]:start[n.id+1]]
-		if len(recs) == 0 {
-			return
+	sets := make([]rrset, 0, names+names/2)
+	for i := 0; i < len(rrs); {
+		name := rrs[i].Header().Name
+		n := zd.ensure(name)
+		if n.nsets > 0 {
+			panic("zones: records of " + name + " are not grouped") // parse groups them
 		}
-		scratch, cursor = scratch[:0], cursor[:0]
-		for _, i := range recs {
+		n.setOff = uint32(len(sets))
+		for i < len(rrs) && rrs[i].Header().Name == name {
 			t := rrs[i].Header().Rrtype
-			k := 0
-			for k < len(scratch) && scratch[k].typ != t {
-				k++
+			j := i + 1
+			for j < len(rrs) && rrs[j].Header().Rrtype == t && rrs[j].Header().Name == name {
+				j++
 			}
-			if k == len(scratch) {
-				scratch = append(scratch, rrset{typ: t})
-				cursor = append(cursor, 0)
-			}
-			cursor[k]++
-		}
-		for k := range scratch { // the count of each set becomes its offset
-			c := cursor[k]
-			cursor[k] = at
-			scratch[k].off, scratch[k].n = uint32(at), uint32(c)
-			at += c
-		}
-		for _, i := range recs {
-			rr := rrs[i]
-			t := rr.Header().Rrtype
-			k := 0
-			for scratch[k].typ != t {
-				k++
-			}
-			slab[cursor[k]] = rr
-			cursor[k]++
-		}
-		n.setOff, n.nsets = uint32(len(sets)), uint16(len(scratch))
-		sets = append(sets, scratch...)
-		for k := range scratch {
-			set := &scratch[k]
-			switch set.typ {
+			sets = append(sets, rrset{off: uint32(i), n: uint32(j - i), typ: t})
+			set := &sets[len(sets)-1]
+			switch t {
 			case mdns.TypeSOA:
-				soa := mdns.Copy(zd.rrs(set)[0]).(*mdns.SOA)
+				soa := mdns.Copy(rrs[i]).(*mdns.SOA)
 				soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 				zd.negSOA = []mdns.RR{soa}
 				zd.negTTL = soa.Hdr.Ttl
 			case mdns.TypeNS:
-				n.cut = n.name != z.Origin
+				n.cut = name != z.Origin
 			case mdns.TypeCNAME:
 				x := n.extra()
 				x.cname = zd.rrs(set)
 				x.cnameOwner = x.cname[0].(*mdns.CNAME).Target
 				x.cnameTarget = []byte(canonName(x.cnameOwner))
 			}
+			i = j
 		}
-	})
-	zd.sets = append([]rrset(nil), sets...) // exactly as large as needed
+		n.nsets = uint16(uint32(len(sets)) - n.setOff)
+	}
+	zd.sets = slices.Clip(sets)
+	if cap(sets) > len(sets)+len(sets)/4 {
+		zd.sets = append([]rrset(nil), sets...) // the estimate was generous
+	}
 	return zd
 }
 
