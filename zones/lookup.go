@@ -118,7 +118,7 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 			res.Answer = ans
 			return res
 		}
-		name, owner = n.x.cnameTarget, n.x.cnameOwner
+		name, owner = n.x.cnameTarget, n.x.cname[0].(*mdns.CNAME).Target
 		if zd = s.zoneFor(name, qtype); zd == nil { // the chain leaves our zones
 			res.Answer = ans
 			return res
@@ -166,8 +166,8 @@ func (s *Set) findZone(name []byte) *zoneData {
 func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
 	if n := zd.lookup(name); n != nil {
 		switch {
-		case n.below != nil:
-			return n.below, foundCut
+		case n.below() != nil:
+			return n.below(), foundCut
 		case n.cut && qtype != mdns.TypeDS:
 			return n, foundCut
 		}
@@ -189,12 +189,12 @@ func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
 				return nil, foundNothing // not inside zd: cannot happen
 			}
 			continue
-		case ce.below != nil:
-			return ce.below, foundCut
+		case ce.below() != nil:
+			return ce.below(), foundCut
 		case ce.cut:
 			return ce, foundCut
-		case ce.wild != nil:
-			return ce.wild, foundWild
+		case ce.wild() != nil:
+			return ce.wild(), foundWild
 		}
 		return nil, foundNothing
 	}

@@ -36,6 +36,7 @@ type zoneData struct {
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
 	alloc  nodeAlloc // where the nodes live
+	cuts   int       // delegation points
 
 	records []mdns.RR   // the Zone's records, grouped: each RRset is a run
 	sets    []rrset     // every node's RRsets, node by node
@@ -43,27 +44,26 @@ type zoneData struct {
 }
 
 // node is one existing name in a zone. A large zone has one per name, so
-// what few names need (CNAME, delegation, service) lives in x.
+// what few names need (CNAME, delegation, glue, wildcard parent, service)
+// lives in x: a node is 40 bytes.
 type node struct {
 	name   string     // lower-case
-	parent *node      // nil at the apex
-	below  *node      // the delegation point above this node, nil if none
-	wild   *node      // the "*.<name>" child, if any
-	x      *nodeExtra // nil unless the name has a CNAME, is a cut or a service
+	x      *nodeExtra // nil unless the name needs one
 	setOff uint32     // its RRsets: zoneData.sets[setOff:setOff+nsets]
 	id     int32      // creation order in the zone
 	nsets  uint16     // in file order of first appearance
 	cut    bool       // NS below the apex: a delegation point
 }
 
-// nodeExtra is what a node needs when it is a CNAME, a delegation point or
-// a service.
+// nodeExtra is what a node needs when it is a CNAME, a delegation point,
+// below one, the parent of a wildcard or a service.
 type nodeExtra struct {
 	service *Service
+	below   *node // the delegation point above this node, nil if none
+	wild    *node // the "*.<name>" child, if any
 
 	cname       []mdns.RR // the CNAME RRset (one record), nil if none
 	cnameTarget []byte    // its target, lower-case, fully qualified
-	cnameOwner  string    // its target as written, for wildcard owners
 
 	referral []mdns.RR // at a cut: the NS RRset
 	glue     []mdns.RR // at a cut: A/AAAA of the NS targets in this zone
@@ -113,6 +113,20 @@ func (n *node) service() *Service {
 		return nil
 	}
 	return n.x.service
+}
+
+func (n *node) below() *node {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.below
+}
+
+func (n *node) wild() *node {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.wild
 }
 
 func (n *node) cname() []mdns.RR {
@@ -335,12 +349,14 @@ func compileZone(z *Zone) *zoneData {
 				zd.negSOA = []mdns.RR{soa}
 				zd.negTTL = soa.Hdr.Ttl
 			case mdns.TypeNS:
-				n.cut = name != z.Origin
+				if name != z.Origin {
+					n.cut = true
+					zd.cuts++
+				}
 			case mdns.TypeCNAME:
 				x := n.extra()
 				x.cname = zd.rrs(set)
-				x.cnameOwner = x.cname[0].(*mdns.CNAME).Target
-				x.cnameTarget = []byte(canonName(x.cnameOwner))
+				x.cnameTarget = []byte(canonName(x.cname[0].(*mdns.CNAME).Target))
 			}
 			i = j
 		}
@@ -362,23 +378,31 @@ func (zd *zoneData) ensure(name string) *node {
 	n := zd.alloc.new(name)
 	zd.insert(n)
 	if name != zd.origin {
-		n.parent = zd.ensure(parentName(name))
+		zd.ensure(parentName(name))
 	}
 	return n
 }
 
 // link sets what depends on the whole tree: the delegation above each
-// node, wildcard children, and the precomputed ANY answers.
+// node and wildcard children. (Every ancestor of a node is a node.)
 func (zd *zoneData) link() {
 	zd.alloc.each(func(n *node) {
-		for p := n.parent; p != nil; p = p.parent {
-			if p.cut {
-				n.below = p // only glue lives below a cut, so there is one
+		if n.name == zd.origin {
+			return
+		}
+		for p := parentName(n.name); zd.cuts > 0; p = parentName(p) {
+			if pn := zd.lookupString(p); pn != nil && pn.cut {
+				n.extra().below = pn // only glue lives below a cut, so there is one
+				break
+			}
+			if p == zd.origin {
 				break
 			}
 		}
-		if n.parent != nil && strings.HasPrefix(n.name, "*.") {
-			n.parent.wild = n
+		if strings.HasPrefix(n.name, "*.") {
+			if p := zd.lookupString(parentName(n.name)); p != nil {
+				p.extra().wild = n
+			}
 		}
 	})
 }
