@@ -53,8 +53,8 @@ type Zone struct {
 	File   string // the file it was loaded from
 	Serial uint32 // from the SOA
 
-	rrs      []mdns.RR // owner names lower-cased; no duplicates
-	pos      []pos     // where each record came from, parallel to rrs
+	rrs      []mdns.RR // owner names lower-cased; no duplicates; grouped (see Records)
+	pos      positions // where each record came from, parallel to rrs
 	warnings []Warning
 }
 
@@ -79,13 +79,19 @@ func (z *Zone) Warnings() []Warning { return z.warnings }
 // Len returns the number of records in the zone.
 func (z *Zone) Len() int { return len(z.rrs) }
 
-// Records returns the zone's records in file order. They are shared: treat
-// them as read-only.
+// Records returns the zone's records grouped by owner name (names in the
+// order they first appear in the file), then by type (in the order of
+// first appearance at the name), in file order within an RRset; so each
+// RRset is one run, and the compiled Set shares this slice. They are
+// shared: treat them as read-only.
 func (z *Zone) Records() []mdns.RR { return z.rrs }
 
 // Position returns the file and line that record i of Records came from
 // (the file differs from File for $INCLUDEd records).
-func (z *Zone) Position(i int) (file string, line int) { return z.pos[i].file, z.pos[i].line }
+func (z *Zone) Position(i int) (file string, line int) {
+	p := z.pos.at(i)
+	return p.file, p.line
+}
 
 type pos struct {
 	file string
@@ -339,7 +345,8 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		return nil, errs
 	}
 	v.lowerTTLs()
-	z := &Zone{Origin: origin, File: file, rrs: v.rrs, pos: v.pos, warnings: v.warnings}
+	rrs, ps := v.grouped()
+	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }
@@ -713,6 +720,7 @@ type validator struct {
 }
 
 type nameInfo struct {
+	name    string              // the owner, shared by its records
 	idx     []int               // records at this name
 	keys    map[string]struct{} // type+rdata of idx, once there are many
 	count   int
@@ -783,9 +791,10 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	}
 	ni := v.names[h.Name]
 	if ni == nil {
-		ni = &nameInfo{cname: -1, other: -1}
+		ni = &nameInfo{name: h.Name, cname: -1, other: -1}
 		v.names[h.Name] = ni
 	}
+	h.Name = ni.name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
 	if v.duplicate(ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates

@@ -47,8 +47,8 @@ func TestLoadDirGood(t *testing.T) {
 	for i, rr := range ex.rrs {
 		k := rr.Header().Name + " " + mdns.Type(rr.Header().Rrtype).String()
 		if want, ok := wantLine[k]; ok {
-			if ex.pos[i].line != want {
-				t.Errorf("%s: line %d, want %d", k, ex.pos[i].line, want)
+			if _, line := ex.Position(i); line != want {
+				t.Errorf("%s: line %d, want %d", k, line, want)
 			}
 			delete(wantLine, k)
 		}
@@ -213,7 +213,8 @@ func TestInclude(t *testing.T) {
 	}
 	var names []string
 	for i, rr := range z.rrs {
-		names = append(names, rr.Header().Name+"@"+filepath.Base(z.pos[i].file)+":"+strconv.Itoa(z.pos[i].line))
+		file, line := z.Position(i)
+		names = append(names, rr.Header().Name+"@"+filepath.Base(file)+":"+strconv.Itoa(line))
 	}
 	want := "inc.test.@inc.test.zone:2 inc.test.@inc.test.zone:3 ns.inc.test.@inc.test.zone:4 www.inc.test.@hosts.inc:2 after.inc.test.@inc.test.zone:6"
 	if got := strings.Join(names, " "); got != want {
@@ -263,8 +264,8 @@ func TestParseZoneNoInclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if z.Origin != "x.test." || z.rrs[len(z.rrs)-1].Header().Name != "www.x.test." || z.pos[len(z.pos)-1].line != 5 {
-		t.Errorf("origin %s, last %v at %d", z.Origin, z.rrs[len(z.rrs)-1], z.pos[len(z.pos)-1].line)
+	if _, line := z.Position(z.Len() - 1); z.Origin != "x.test." || z.rrs[len(z.rrs)-1].Header().Name != "www.x.test." || line != 5 {
+		t.Errorf("origin %s, last %v at %d", z.Origin, z.rrs[len(z.rrs)-1], line)
 	}
 }
 

@@ -69,7 +69,7 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 			res.Answer, res.Ns = ans, zd.negSOA
 			return res
 		case foundCut:
-			res.Answer, res.Ns, res.Extra = ans, n.referral, n.glue
+			res.Answer, res.Ns, res.Extra = ans, n.x.referral, n.x.glue
 			res.Authoritative = hop > 0 // the answer section is ours
 			return res
 		case foundExact:
@@ -79,19 +79,19 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 					return res
 				}
 			}
-			if n.service != nil && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA) {
-				res.Answer, res.Service, res.ServiceOwner, res.NegativeSOA = ans, n.service, n.name, zd.negSOA
+			if svc := n.service(); svc != nil && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA) {
+				res.Answer, res.Service, res.ServiceOwner, res.NegativeSOA = ans, svc, n.name, zd.negSOA
 				return res
 			}
 		}
 
 		var rrs, extra []mdns.RR
 		if qtype == mdns.TypeANY {
-			if rrs = n.cname; rrs == nil {
-				rrs = n.any
+			if rrs = n.cname(); rrs == nil && (n.nsets > 0 || n.service() != nil) {
+				rrs = zd.anyAnswer(n.name)
 			}
-		} else if set := n.get(qtype); set != nil {
-			rrs, extra = set.rrs, set.extra
+		} else {
+			rrs, extra = zd.get(n, qtype)
 		}
 		if rrs != nil {
 			if found == foundWild {
@@ -100,12 +100,12 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 			res.Answer, res.Extra = concat(ans, rrs), extra
 			return res
 		}
-		if n.cname == nil { // NODATA
+		cname := n.cname()
+		if cname == nil { // NODATA
 			res.Answer, res.Ns = ans, zd.negSOA
 			return res
 		}
 
-		cname := n.cname
 		if found == foundWild {
 			cname = synthesize(cname, fqdn(owner))
 		}
@@ -118,12 +118,22 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 			res.Answer = ans
 			return res
 		}
-		name, owner = n.cnameTarget, n.cnameOwner
+		name, owner = n.x.cnameTarget, n.x.cname[0].(*mdns.CNAME).Target
 		if zd = s.zoneFor(name, qtype); zd == nil { // the chain leaves our zones
 			res.Answer = ans
 			return res
 		}
 	}
+}
+
+// anyAnswer is the RFC 8482 answer to qtype ANY at owner: one HINFO
+// "RFC8482" "" with the zone's negative TTL. It is made per question (ANY
+// is rare) rather than kept for every name.
+func (zd *zoneData) anyAnswer(owner string) []mdns.RR {
+	return []mdns.RR{&mdns.HINFO{
+		Hdr: mdns.RR_Header{Name: owner, Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: zd.negTTL},
+		Cpu: "RFC8482",
+	}}
 }
 
 // zoneFor returns the most specific zone for name, or for a DS question at
@@ -154,10 +164,10 @@ func (s *Set) findZone(name []byte) *zoneData {
 
 // find looks name (lower-case, inside zd) up in zd.
 func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
-	if n := zd.nodes[string(name)]; n != nil {
+	if n := zd.lookup(name); n != nil {
 		switch {
-		case n.below != nil:
-			return n.below, foundCut
+		case n.below() != nil:
+			return n.below(), foundCut
 		case n.cut && qtype != mdns.TypeDS:
 			return n, foundCut
 		}
@@ -168,9 +178,9 @@ func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
 		next, end := nextLabel(name, off)
 		var ce *node
 		if end || next >= len(name) {
-			ce = zd.nodes["."]
+			ce = zd.lookupString(".")
 		} else {
-			ce = zd.nodes[string(name[next:])]
+			ce = zd.lookup(name[next:])
 		}
 		off = next
 		switch {
@@ -179,12 +189,12 @@ func (zd *zoneData) find(name []byte, qtype uint16) (*node, int) {
 				return nil, foundNothing // not inside zd: cannot happen
 			}
 			continue
-		case ce.below != nil:
-			return ce.below, foundCut
+		case ce.below() != nil:
+			return ce.below(), foundCut
 		case ce.cut:
 			return ce, foundCut
-		case ce.wild != nil:
-			return ce.wild, foundWild
+		case ce.wild() != nil:
+			return ce.wild(), foundWild
 		}
 		return nil, foundNothing
 	}

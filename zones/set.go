@@ -3,6 +3,8 @@ package zones
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,46 +31,221 @@ type ZoneInfo struct {
 type zoneData struct {
 	info   ZoneInfo
 	origin string
-	nodes  map[string]*node // every name that exists: owners, empty non-terminals, services
-	negSOA []mdns.RR        // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
+	nodes  nameIndex // every name that exists: owners, empty non-terminals, services
+	negSOA []mdns.RR // the SOA with TTL min(TTL, MINIMUM) (RFC 2308 3, 5)
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
+	alloc  nodeAlloc // where the nodes live
+	cuts   int       // delegation points
+
+	records []mdns.RR   // the Zone's records, grouped: each RRset is a run
+	sets    []rrset     // every node's RRsets, node by node
+	extras  [][]mdns.RR // additional-section records; extras[0] is none
 }
 
-// node is one existing name in a zone.
+// node is one existing name in a zone. A large zone has one per name, so
+// what few names need (CNAME, delegation, glue, wildcard parent, service)
+// lives in x: a node is 40 bytes.
 type node struct {
-	name    string  // lower-case
-	parent  *node   // nil at the apex
-	sets    []rrset // one per type, in file order of first appearance
-	cut     bool    // NS below the apex: a delegation point
-	below   *node   // the delegation point above this node, nil if none
-	wild    *node   // the "*.<name>" child, if any
+	name   string     // lower-case
+	x      *nodeExtra // nil unless the name needs one
+	setOff uint32     // its RRsets: zoneData.sets[setOff:setOff+nsets]
+	id     int32      // creation order in the zone
+	nsets  uint16     // in file order of first appearance
+	cut    bool       // NS below the apex: a delegation point
+}
+
+// nodeExtra is what a node needs when it is a CNAME, a delegation point,
+// below one, the parent of a wildcard or a service.
+type nodeExtra struct {
 	service *Service
+	below   *node // the delegation point above this node, nil if none
+	wild    *node // the "*.<name>" child, if any
 
 	cname       []mdns.RR // the CNAME RRset (one record), nil if none
 	cnameTarget []byte    // its target, lower-case, fully qualified
-	cnameOwner  string    // its target as written, for wildcard owners
 
-	any      []mdns.RR // RFC 8482 answer to qtype ANY
 	referral []mdns.RR // at a cut: the NS RRset
 	glue     []mdns.RR // at a cut: A/AAAA of the NS targets in this zone
 }
 
 // rrset is the records of one type at a node and, for NS, MX and SRV, the
-// addresses of their targets for the additional section.
+// addresses of their targets for the additional section: offsets into its
+// zoneData rather than slices, 16 bytes instead of 56.
 type rrset struct {
+	off   uint32 // records: zoneData.records[off:off+n]
+	n     uint32
+	extra int32 // zoneData.extras[extra]
 	typ   uint16
-	rrs   []mdns.RR
-	extra []mdns.RR
 }
 
-func (n *node) get(t uint16) *rrset {
-	for i := range n.sets {
-		if n.sets[i].typ == t {
-			return &n.sets[i]
+// setsOf returns the RRsets of n.
+func (zd *zoneData) setsOf(n *node) []rrset {
+	return zd.sets[n.setOff : n.setOff+uint32(n.nsets)]
+}
+
+// rrs returns the records of set (shared; appending copies).
+func (zd *zoneData) rrs(set *rrset) []mdns.RR {
+	return zd.records[set.off : set.off+set.n : set.off+set.n]
+}
+
+// get returns the records of type t at n and their additional-section
+// addresses; rrs is nil when n has none.
+func (zd *zoneData) get(n *node, t uint16) (rrs, extra []mdns.RR) {
+	for i := n.setOff; i < n.setOff+uint32(n.nsets); i++ {
+		if set := &zd.sets[i]; set.typ == t {
+			return zd.rrs(set), zd.extras[set.extra]
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// extra returns n.x, creating it.
+func (n *node) extra() *nodeExtra {
+	if n.x == nil {
+		n.x = &nodeExtra{}
+	}
+	return n.x
+}
+
+func (n *node) service() *Service {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.service
+}
+
+func (n *node) below() *node {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.below
+}
+
+func (n *node) wild() *node {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.wild
+}
+
+func (n *node) cname() []mdns.RR {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.cname
+}
+
+// nameIndex finds a zone's nodes by name: an open-addressing hash table
+// (linear probing, at most 3/4 full) of node ids, 4 to 8 bytes a name where
+// a map[string]*node costs about 40.
+type nameIndex struct {
+	seed  maphash.Seed
+	slots []int32 // node id + 1; 0 is empty
+	used  int
+}
+
+// init sizes the index for n names.
+func (x *nameIndex) init(n int) {
+	size := 16
+	for size*3 < n*4 {
+		size *= 2
+	}
+	x.seed = maphash.MakeSeed()
+	x.slots = make([]int32, size)
+	x.used = 0
+}
+
+// node returns the node with the given id.
+func (zd *zoneData) node(id int32) *node {
+	return &zd.alloc.chunks[id/nodeChunk][id%nodeChunk]
+}
+
+// lookup returns the node for name (lower-case), nil if none. It does not
+// allocate.
+func (zd *zoneData) lookup(name []byte) *node {
+	x := &zd.nodes
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.Bytes(x.seed, name) & mask; ; i = (i + 1) & mask {
+		id := x.slots[i]
+		if id == 0 {
+			return nil
+		}
+		if n := zd.node(id - 1); n.name == string(name) {
+			return n
+		}
+	}
+}
+
+// lookupString is lookup for a string.
+func (zd *zoneData) lookupString(name string) *node {
+	x := &zd.nodes
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(x.seed, name) & mask; ; i = (i + 1) & mask {
+		id := x.slots[i]
+		if id == 0 {
+			return nil
+		}
+		if n := zd.node(id - 1); n.name == name {
+			return n
+		}
+	}
+}
+
+// insert adds n, whose name is not in the index yet.
+func (zd *zoneData) insert(n *node) {
+	x := &zd.nodes
+	if (x.used+1)*4 > len(x.slots)*3 {
+		old := x.slots
+		x.slots = make([]int32, 2*len(old))
+		for _, id := range old {
+			if id != 0 {
+				x.put(zd.node(id-1).name, id)
+			}
+		}
+	}
+	x.put(n.name, n.id+1)
+	x.used++
+}
+
+func (x *nameIndex) put(name string, slot int32) {
+	mask := uint64(len(x.slots) - 1)
+	i := maphash.String(x.seed, name) & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = slot
+}
+
+// nodeChunk is how many nodes nodeAlloc allocates at once.
+const nodeChunk = 4096
+
+// nodeAlloc hands out nodes from large chunks: one heap object per 4096
+// names rather than one per name.
+type nodeAlloc struct {
+	chunks [][]node
+}
+
+func (a *nodeAlloc) new(name string) *node {
+	k := len(a.chunks) - 1
+	if k < 0 || len(a.chunks[k]) == cap(a.chunks[k]) {
+		a.chunks = append(a.chunks, make([]node, 0, nodeChunk))
+		k++
+	}
+	c := a.chunks[k][:len(a.chunks[k])+1]
+	a.chunks[k] = c
+	n := &c[len(c)-1]
+	n.name, n.id = name, int32(k*nodeChunk+len(c)-1)
+	return n
+}
+
+// each calls f for every node, in creation order.
+func (a *nodeAlloc) each(f func(*node)) {
+	for _, c := range a.chunks {
+		for i := range c {
+			f(&c[i])
+		}
+	}
 }
 
 // NewSet compiles zones and services into a Set. A zone nested in another
@@ -129,44 +306,65 @@ func (s *Set) Zone(origin string) (ZoneInfo, bool) {
 	return zd.info, true
 }
 
-// compileZone groups a zone's records by name and type and adds the empty
-// non-terminals.
+// compileZone builds the nodes of a zone, the empty non-terminals among
+// them. The zone's records are grouped by name and type (see
+// Zone.Records), so each RRset is a run of them: the Set shares the
+// slice, and an RRset is its offset and length.
 func compileZone(z *Zone) *zoneData {
+	rrs := z.rrs
+	names := 1 // owner names: one run each
+	for i := 1; i < len(rrs); i++ {
+		if rrs[i].Header().Name != rrs[i-1].Header().Name {
+			names++
+		}
+	}
 	zd := &zoneData{
-		info:   ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(z.rrs)},
-		origin: z.Origin,
-		nodes:  make(map[string]*node, len(z.rrs)),
+		info:    ZoneInfo{Origin: z.Origin, Serial: z.Serial, File: z.File, Records: len(rrs)},
+		origin:  z.Origin,
+		records: rrs,
+		extras:  [][]mdns.RR{nil},
 	}
+	zd.nodes.init(names + names/8)
 	zd.ensure(z.Origin)
-	for _, rr := range z.rrs {
-		h := rr.Header()
-		n := zd.ensure(h.Name)
-		if set := n.get(h.Rrtype); set != nil {
-			set.rrs = append(set.rrs, rr)
-		} else {
-			n.sets = append(n.sets, rrset{typ: h.Rrtype, rrs: []mdns.RR{rr}})
+	sets := make([]rrset, 0, names+names/2)
+	for i := 0; i < len(rrs); {
+		name := rrs[i].Header().Name
+		n := zd.ensure(name)
+		if n.nsets > 0 {
+			panic("zones: records of " + name + " are not grouped") // parse groups them
 		}
-		switch h.Rrtype {
-		case mdns.TypeSOA:
-			soa := mdns.Copy(rr).(*mdns.SOA)
-			soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-			zd.negSOA = []mdns.RR{soa}
-			zd.negTTL = soa.Hdr.Ttl
-		case mdns.TypeNS:
-			n.cut = h.Name != z.Origin
-		case mdns.TypeCNAME:
-			n.cnameOwner = rr.(*mdns.CNAME).Target
-			n.cnameTarget = []byte(canonName(n.cnameOwner))
-		}
-	}
-	for _, n := range zd.nodes {
-		for i := range n.sets {
-			set := &n.sets[i]
-			set.rrs = set.rrs[:len(set.rrs):len(set.rrs)] // appending to a shared slice copies
-			if set.typ == mdns.TypeCNAME {
-				n.cname = set.rrs
+		n.setOff = uint32(len(sets))
+		for i < len(rrs) && rrs[i].Header().Name == name {
+			t := rrs[i].Header().Rrtype
+			j := i + 1
+			for j < len(rrs) && rrs[j].Header().Rrtype == t && rrs[j].Header().Name == name {
+				j++
 			}
+			sets = append(sets, rrset{off: uint32(i), n: uint32(j - i), typ: t})
+			set := &sets[len(sets)-1]
+			switch t {
+			case mdns.TypeSOA:
+				soa := mdns.Copy(rrs[i]).(*mdns.SOA)
+				soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+				zd.negSOA = []mdns.RR{soa}
+				zd.negTTL = soa.Hdr.Ttl
+			case mdns.TypeNS:
+				if name != z.Origin {
+					n.cut = true
+					zd.cuts++
+				}
+			case mdns.TypeCNAME:
+				x := n.extra()
+				x.cname = zd.rrs(set)
+				x.cnameTarget = []byte(canonName(x.cname[0].(*mdns.CNAME).Target))
+			}
+			i = j
 		}
+		n.nsets = uint16(uint32(len(sets)) - n.setOff)
+	}
+	zd.sets = slices.Clip(sets)
+	if cap(sets) > len(sets)+len(sets)/4 {
+		zd.sets = append([]rrset(nil), sets...) // the estimate was generous
 	}
 	return zd
 }
@@ -174,37 +372,39 @@ func compileZone(z *Zone) *zoneData {
 // ensure returns the node for name (lower-case, inside the zone), creating
 // it and its missing ancestors.
 func (zd *zoneData) ensure(name string) *node {
-	if n := zd.nodes[name]; n != nil {
+	if n := zd.lookupString(name); n != nil {
 		return n
 	}
-	n := &node{name: name}
-	zd.nodes[name] = n
+	n := zd.alloc.new(name)
+	zd.insert(n)
 	if name != zd.origin {
-		n.parent = zd.ensure(parentName(name))
+		zd.ensure(parentName(name))
 	}
 	return n
 }
 
 // link sets what depends on the whole tree: the delegation above each
-// node, wildcard children, and the precomputed ANY answers.
+// node and wildcard children. (Every ancestor of a node is a node.)
 func (zd *zoneData) link() {
-	for _, n := range zd.nodes {
-		for p := n.parent; p != nil; p = p.parent {
-			if p.cut {
-				n.below = p // only glue lives below a cut, so there is one
+	zd.alloc.each(func(n *node) {
+		if n.name == zd.origin {
+			return
+		}
+		for p := parentName(n.name); zd.cuts > 0; p = parentName(p) {
+			if pn := zd.lookupString(p); pn != nil && pn.cut {
+				n.extra().below = pn // only glue lives below a cut, so there is one
+				break
+			}
+			if p == zd.origin {
 				break
 			}
 		}
-		if n.parent != nil && strings.HasPrefix(n.name, "*.") {
-			n.parent.wild = n
+		if strings.HasPrefix(n.name, "*.") {
+			if p := zd.lookupString(parentName(n.name)); p != nil {
+				p.extra().wild = n
+			}
 		}
-		if len(n.sets) > 0 || n.service != nil {
-			n.any = []mdns.RR{&mdns.HINFO{
-				Hdr: mdns.RR_Header{Name: n.name, Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: zd.negTTL},
-				Cpu: "RFC8482",
-			}}
-		}
-	}
+	})
 }
 
 // addService makes svc a name of the most specific zone that holds it.
@@ -219,21 +419,21 @@ func (s *Set) addService(svc *Service) error {
 	}
 	// A delegation at or above the name (and below the apex) hides it.
 	for p := name; p != zd.origin; {
-		if n := zd.nodes[p]; n != nil && n.cut {
+		if n := zd.lookupString(p); n != nil && n.cut {
 			return fmt.Errorf("service %s is at or below the delegation %s in zone %s", svc.Name, p, zd.origin)
 		}
 		p = parentName(p)
 	}
 	n := zd.ensure(name)
-	if n.service != nil {
+	if n.service() != nil {
 		return fmt.Errorf("service %s is defined twice", svc.Name)
 	}
 	for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeCNAME} {
-		if n.get(t) != nil {
+		if rrs, _ := zd.get(n, t); rrs != nil {
 			return fmt.Errorf("service %s: zone %s has %s records at that name", svc.Name, zd.origin, mdns.Type(t))
 		}
 	}
-	n.service = svc
+	n.extra().service = svc
 	return nil
 }
 
@@ -241,19 +441,24 @@ func (s *Set) addService(svc *Service) error {
 // SRV RRsets (targets anywhere in the Set), and the referral and glue at
 // each delegation point (targets in this zone only).
 func (s *Set) additional(zd *zoneData) {
-	for _, n := range zd.nodes {
-		for i := range n.sets {
-			set := &n.sets[i]
+	zd.alloc.each(func(n *node) {
+		sets := zd.setsOf(n)
+		for i := range sets {
+			set := &sets[i]
 			switch set.typ {
 			case mdns.TypeNS, mdns.TypeMX, mdns.TypeSRV:
-				set.extra = s.addresses(set.rrs, nil)
+				if extra := s.addresses(zd.rrs(set), nil); extra != nil {
+					set.extra = int32(len(zd.extras))
+					zd.extras = append(zd.extras, extra)
+				}
 			}
 			if set.typ == mdns.TypeNS && n.cut {
-				n.referral = set.rrs
-				n.glue = s.addresses(set.rrs, zd)
+				x := n.extra()
+				x.referral = zd.rrs(set)
+				x.glue = s.addresses(zd.rrs(set), zd)
 			}
 		}
-	}
+	})
 }
 
 // addresses returns the A and AAAA records of the targets of rrs that
@@ -285,15 +490,17 @@ func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
 		if in == nil {
 			continue
 		}
-		n := in.nodes[target]
+		n := in.lookupString(target)
 		if n == nil {
 			continue
 		}
 		for _, t := range []uint16{mdns.TypeA, mdns.TypeAAAA} {
-			if set := n.get(t); set != nil {
-				out = append(out, set.rrs...)
-			}
+			rrs, _ := in.get(n, t)
+			out = append(out, rrs...)
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out[:len(out):len(out)]
 }

@@ -1,0 +1,76 @@
+package zones
+
+import (
+	"slices"
+	"sort"
+
+	mdns "github.com/miekg/dns"
+)
+
+// positions is where each record of a Zone came from, in 4 bytes a record
+// rather than a pos of 24: the line of each record, and the file per run
+// of records (the file changes only where an $INCLUDE starts or ends).
+type positions struct {
+	lines []uint32
+	runs  []fileRun // by from, ascending; the first from is 0
+}
+
+type fileRun struct {
+	from int // index of the run's first record
+	file string
+}
+
+func packPositions(ps []pos) positions {
+	p := positions{lines: make([]uint32, len(ps))}
+	for i, q := range ps {
+		p.lines[i] = uint32(q.line)
+		if len(p.runs) == 0 || p.runs[len(p.runs)-1].file != q.file {
+			p.runs = append(p.runs, fileRun{from: i, file: q.file})
+		}
+	}
+	return p
+}
+
+// at returns the position of record i.
+func (p positions) at(i int) pos {
+	r := sort.Search(len(p.runs), func(k int) bool { return p.runs[k].from > i }) - 1
+	return pos{file: p.runs[r].file, line: int(p.lines[i])}
+}
+
+// grouped returns the validator's records and positions grouped as
+// Zone.Records describes: by owner in order of first appearance, by type
+// in order of first appearance at the owner, in file order within each.
+// When the file had them so already (the usual case), they are v's own.
+func (v *validator) grouped() ([]mdns.RR, []pos) {
+	perm := make([]int32, 0, len(v.rrs))
+	identity := true
+	var types []uint16
+	for i, rr := range v.rrs {
+		ni := v.names[rr.Header().Name]
+		if ni.idx[0] != i {
+			continue // not the name's first record: placed with it
+		}
+		types = types[:0]
+		for _, j := range ni.idx {
+			if t := v.rrs[j].Header().Rrtype; !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+		for _, t := range types {
+			for _, j := range ni.idx {
+				if v.rrs[j].Header().Rrtype == t {
+					identity = identity && j == len(perm)
+					perm = append(perm, int32(j))
+				}
+			}
+		}
+	}
+	if identity {
+		return v.rrs, v.pos
+	}
+	rrs, ps := make([]mdns.RR, len(perm)), make([]pos, len(perm))
+	for k, j := range perm {
+		rrs[k], ps[k] = v.rrs[j], v.pos[j]
+	}
+	return rrs, ps
+}
