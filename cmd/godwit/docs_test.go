@@ -1,0 +1,535 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
+)
+
+// TestDocExamples runs the examples of README.md and docs/*.md against the
+// real binary, so a page cannot drift from what Godwit does (issue 16 item 11):
+//
+//   - `$ godwit …` lines in a fenced block: run from the repository root; the
+//     lines after them, up to the next `$ ` line, must be the command's output
+//     (stdout and stderr together), compared line by line with blanks
+//     collapsed and versions, durations and times normalised. A line `...`
+//     stands for any number of lines. With no output shown the command must
+//     exit 0.
+//   - `dig @127.0.0.1 -p 5353 …` lines (the `make run` demo), `$ `-prefixed
+//     in any block or bare in a ```sh block: run against `godwit demo` on a
+//     free port. The records shown must be dig's answer section (any order),
+//     and every `;` line shown (CLIENT-SUBNET, flags, status) must appear in
+//     dig's output. A bare line with nothing shown must get NOERROR.
+//   - ```toml blocks: a block with a `[zones]` table is a whole config and
+//     must pass `godwit check`. Any other block is a fragment: it is appended
+//     to a minimal config (a zone gslb.example.test., datacenters ams, iad and
+//     sin, a check "web", MaxMind's test City database; each left out when
+//     the fragment defines its own) and must pass `godwit check`, except that
+//     errors that only say a file the fragment names does not exist are
+//     accepted: the fragments name keys, passwords and state files of a
+//     deployment, which the repository does not hold.
+//   - `$ dig` lines against any other server cannot run here and must be
+//     marked to skip.
+//
+// A block opts out with `<!-- example: skip (reason) -->` on the line before
+// it (blank lines between are allowed); `<!-- example: dir PATH -->` runs its
+// `$ godwit` lines in PATH (relative to the repository root) instead. The
+// skipped blocks are listed in the test log.
+func TestDocExamples(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append([]string{filepath.Join(root, "README.md")}, files...)
+	var blocks []docBlock
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		bs, err := parseDocBlocks(rel, string(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, bs...)
+	}
+	bin := godwitBinary(t)
+
+	// One demo server for every dig line, started by (and stopped with) the
+	// parent test, and only when some block needs it.
+	var demo *godwitProc
+	demoAddr := func(sub *testing.T) (string, string) {
+		testsupport.NeedTool(sub, "dig")
+		if demo == nil {
+			demo = startGodwit(t)
+		}
+		host, port, _ := strings.Cut(demo.dnsAddr, ":")
+		return host, port
+	}
+	counts := map[string]int{}
+	var skipped []string
+	for _, b := range blocks {
+		name := fmt.Sprintf("%s:%d", b.file, b.line)
+		if b.planned != "" && b.lang == "toml" {
+			counts["toml"]++
+			t.Run(name, func(t *testing.T) { checkPlannedTOML(t, bin, root, b) })
+			continue
+		}
+		if b.skip != "" || b.planned != "" {
+			if b.runnable() {
+				skipped = append(skipped, name+": "+b.skip+b.planned)
+			}
+			continue
+		}
+		if b.lang == "toml" {
+			counts["toml"]++
+			t.Run(name, func(t *testing.T) { checkTOMLExample(t, bin, root, b) })
+			continue
+		}
+		for _, c := range b.commands() {
+			cname := fmt.Sprintf("%s:%d", b.file, c.line)
+			switch {
+			case c.argv[0] == "godwit":
+				counts["godwit"]++
+				dir := root
+				if b.dir != "" {
+					dir = filepath.Join(root, b.dir)
+				}
+				t.Run(cname, func(t *testing.T) { checkGodwitExample(t, bin, dir, c) })
+			case c.argv[0] == "dig" && isDemoDig(c.argv):
+				counts["dig"]++
+				t.Run(cname, func(t *testing.T) {
+					host, port := demoAddr(t)
+					checkDigExample(t, host, port, c)
+				})
+			case c.argv[0] == "dig" && c.prompt:
+				t.Errorf("%s: %q asks a server other than the demo (@127.0.0.1 -p 5353) and cannot run here: "+
+					"mark the block <!-- example: skip (reason) -->", cname, c.text)
+			}
+		}
+	}
+	if counts["toml"] == 0 || counts["godwit"] == 0 || counts["dig"] == 0 {
+		t.Errorf("found %d toml blocks, %d godwit and %d dig commands in %d files: the extractor is broken",
+			counts["toml"], counts["godwit"], counts["dig"], len(files))
+	}
+	t.Logf("ran %d toml blocks, %d godwit and %d dig commands from %d files; skipped %d blocks:\n  %s",
+		counts["toml"], counts["godwit"], counts["dig"], len(files), len(skipped), strings.Join(skipped, "\n  "))
+}
+
+// docBlock is one fenced block of a Markdown file.
+type docBlock struct {
+	file  string
+	line  int // of the opening fence
+	lang  string
+	lines []string
+	skip  string // the reason of a skip marker
+	dir   string // a dir marker
+	// planned is the reason of a planned marker: the block documents a
+	// feature that is not wired in yet. A TOML block must then still be
+	// rejected, with unknown keys only; other blocks are skipped.
+	planned string
+}
+
+// docCommand is one command line of a block and the output shown after it.
+type docCommand struct {
+	line   int
+	text   string   // the command line without "$ " and comment
+	argv   []string // text split on blanks
+	prompt bool     // written as "$ …"
+	output []string // the lines shown after it, nil if none
+}
+
+var markerRE = regexp.MustCompile(`^\s*<!--\s*example:\s*(skip|dir|planned)\s+(.*?)\s*-->\s*$`)
+
+// parseDocBlocks returns the fenced blocks of a Markdown file with their markers.
+func parseDocBlocks(file, text string) ([]docBlock, error) {
+	var blocks []docBlock
+	var cur *docBlock
+	var pendSkip, pendDir, pendPlanned string
+	pendLine := 0
+	for i, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if cur != nil {
+			if strings.HasPrefix(trimmed, "```") {
+				blocks = append(blocks, *cur)
+				cur = nil
+				continue
+			}
+			cur.lines = append(cur.lines, line)
+			continue
+		}
+		if m := markerRE.FindStringSubmatch(line); m != nil {
+			reason := strings.TrimSuffix(strings.TrimPrefix(m[2], "("), ")")
+			if reason == "" {
+				return nil, fmt.Errorf("%s:%d: an example marker needs a reason or path", file, i+1)
+			}
+			switch m[1] {
+			case "skip":
+				pendSkip = reason
+			case "planned":
+				pendPlanned = reason
+			default:
+				pendDir = m[2]
+			}
+			pendLine = i + 1
+			continue
+		}
+		if strings.HasPrefix(trimmed, "```") {
+			cur = &docBlock{file: file, line: i + 1, lang: strings.TrimSpace(strings.TrimPrefix(trimmed, "```")),
+				skip: pendSkip, dir: pendDir, planned: pendPlanned}
+			pendSkip, pendDir, pendPlanned = "", "", ""
+			continue
+		}
+		if trimmed != "" && (pendSkip != "" || pendDir != "" || pendPlanned != "") {
+			return nil, fmt.Errorf("%s:%d: example marker not followed by a fenced block", file, pendLine)
+		}
+	}
+	if cur != nil {
+		return nil, fmt.Errorf("%s:%d: unclosed fenced block", file, cur.line)
+	}
+	if pendSkip != "" || pendDir != "" || pendPlanned != "" {
+		return nil, fmt.Errorf("%s:%d: example marker not followed by a fenced block", file, pendLine)
+	}
+	return blocks, nil
+}
+
+// commands returns the runnable command lines of a block: `$ godwit`/`$ dig`
+// lines in any block with the output after them, and bare `godwit`/`dig`
+// lines in a ```sh block.
+func (b docBlock) commands() []docCommand {
+	var cmds []docCommand
+	var cur *docCommand
+	flush := func() {
+		if cur != nil {
+			for len(cur.output) > 0 && strings.TrimSpace(cur.output[len(cur.output)-1]) == "" {
+				cur.output = cur.output[:len(cur.output)-1]
+			}
+			cmds = append(cmds, *cur)
+			cur = nil
+		}
+	}
+	for i, line := range b.lines {
+		lineNo := b.line + 1 + i
+		if rest, ok := strings.CutPrefix(line, "$ "); ok {
+			flush()
+			cur = &docCommand{line: lineNo, prompt: true}
+			cur.text = stripShellComment(rest)
+			cur.argv = strings.Fields(cur.text)
+			continue
+		}
+		if cur != nil {
+			cur.output = append(cur.output, line)
+			continue
+		}
+		if b.lang == "sh" {
+			text := stripShellComment(line)
+			argv := strings.Fields(text)
+			if len(argv) > 0 && (argv[0] == "godwit" || argv[0] == "dig") {
+				cmds = append(cmds, docCommand{line: lineNo, text: text, argv: argv})
+			}
+		}
+	}
+	flush()
+	var out []docCommand
+	for _, c := range cmds {
+		if len(c.argv) > 0 && (c.argv[0] == "godwit" || c.argv[0] == "dig") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runnable reports whether the block holds anything the test would run.
+func (b docBlock) runnable() bool {
+	return b.lang == "toml" || len(b.commands()) > 0
+}
+
+// stripShellComment drops a trailing "# comment" (a '#' after a blank).
+func stripShellComment(s string) string {
+	if i := strings.Index(s, " #"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// isDemoDig reports whether a dig command line asks the `make run` demo.
+func isDemoDig(argv []string) bool {
+	return slices.Contains(argv, "@127.0.0.1") && slices.Contains(argv, "5353") &&
+		slices.Index(argv, "5353") > 0 && argv[slices.Index(argv, "5353")-1] == "-p"
+}
+
+var (
+	versionRE  = regexp.MustCompile(`\bgodwit (dev|v?\d+\.\d+\S*)`)
+	durationRE = regexp.MustCompile(`\b\d+(\.\d+)?\s?(ns|µs|us|ms|s|m|h|msec)\b`)
+	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	digIDRE    = regexp.MustCompile(`\bid: \d+`)
+)
+
+// normDocLine makes a shown line and an output line comparable: blanks
+// collapsed, the version, durations, times and dig message IDs replaced.
+func normDocLine(s, tmp string) string {
+	if tmp != "" {
+		s = strings.ReplaceAll(s, tmp+string(filepath.Separator), "")
+	}
+	s = versionRE.ReplaceAllString(s, "godwit VERSION")
+	s = timeRE.ReplaceAllString(s, "TIME")
+	s = durationRE.ReplaceAllString(s, "DURATION")
+	s = digIDRE.ReplaceAllString(s, "id: ID")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// matchShown compares the shown lines with the output; a shown "..." (or
+// "…") matches any number of lines. It returns "" or what differs.
+func matchShown(shown, got []string) string {
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		if i == len(shown) {
+			return j == len(got)
+		}
+		if shown[i] == "..." || shown[i] == "…" {
+			for k := j; k <= len(got); k++ {
+				if match(i+1, k) {
+					return true
+				}
+			}
+			return false
+		}
+		return j < len(got) && shown[i] == got[j] && match(i+1, j+1)
+	}
+	if match(0, 0) {
+		return ""
+	}
+	// The first line that differs, for the message.
+	for i := range shown {
+		if shown[i] == "..." || shown[i] == "…" {
+			break
+		}
+		if i >= len(got) || shown[i] != got[i] {
+			g := "(end of output)"
+			if i < len(got) {
+				g = got[i]
+			}
+			return fmt.Sprintf("shown line %d:\n  doc: %s\n  got: %s", i+1, shown[i], g)
+		}
+	}
+	return "the output does not match the lines shown"
+}
+
+func normLines(lines []string, tmp string) []string {
+	var out []string
+	for _, l := range lines {
+		if n := normDocLine(l, tmp); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkGodwitExample runs a `godwit …` line and compares its output.
+func checkGodwitExample(t *testing.T, bin, dir string, c docCommand) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	switch c.argv[1] {
+	case "check", "explain", "version", "help", "-h", "--help":
+	default:
+		t.Fatalf("%q: only check, explain, version and help run offline; mark the block skip", c.text)
+	}
+	cmd := exec.CommandContext(ctx, bin, c.argv[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if c.output == nil {
+		if err != nil {
+			t.Errorf("%s: %v\n%s", c.text, err, out)
+		}
+		return
+	}
+	got := normLines(strings.Split(string(out), "\n"), "")
+	if d := matchShown(normLines(c.output, ""), got); d != "" {
+		t.Errorf("$ %s (%v)\n%s\n--- output:\n%s", c.text, err, d, out)
+	}
+}
+
+// checkDigExample runs a demo dig line against the demo on host:port.
+func checkDigExample(t *testing.T, host, port string, c docCommand) {
+	var args []string
+	for i := 1; i < len(c.argv); i++ {
+		switch {
+		case strings.HasPrefix(c.argv[i], "@"):
+			args = append(args, "@"+host)
+		case c.argv[i] == "-p" && i+1 < len(c.argv):
+			args = append(args, "-p", port)
+			i++
+		default:
+			args = append(args, c.argv[i])
+		}
+	}
+	args = append(args, "+time=2", "+tries=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	outb, err := exec.CommandContext(ctx, testsupport.NeedTool(t, "dig"), args...).CombinedOutput()
+	out := string(outb)
+	if err != nil {
+		t.Fatalf("dig %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	reply := parseDig(out)
+	answer := reply.sections["ANSWER"]
+	if _, ok := reply.sections["ANSWER"]; !ok && reply.status == "" {
+		// +noall +answer: every record line is the answer.
+		for _, l := range strings.Split(out, "\n") {
+			if isRRLine(l) {
+				answer = append(answer, normRR(l))
+			}
+		}
+	}
+	if c.output == nil {
+		if reply.status != "" && reply.status != "NOERROR" || len(answer) == 0 {
+			t.Errorf("%s: status %q, %d answers, want NOERROR with an answer\n%s", c.text, reply.status, len(answer), out)
+		}
+		return
+	}
+	var shownRRs []string
+	outNorm := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		outNorm[normDocLine(l, "")] = true
+	}
+	for _, l := range c.output {
+		switch {
+		case isRRLine(l):
+			shownRRs = append(shownRRs, normRR(l))
+		case strings.HasPrefix(strings.TrimSpace(l), ";"):
+			if n := normDocLine(l, ""); !outNorm[n] {
+				t.Errorf("%s: shown line %q is not in dig's output", c.text, strings.TrimSpace(l))
+			}
+		}
+	}
+	a, b := slices.Clone(shownRRs), slices.Clone(answer)
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Errorf("%s: the doc shows the records\n  %s\ndig's answer section has\n  %s\n--- dig output:\n%s",
+			c.text, strings.Join(a, "\n  "), strings.Join(b, "\n  "), out)
+	}
+}
+
+var rrLineRE = regexp.MustCompile(`^\S+\s+\d+\s+(IN|CH)\s+[A-Z0-9]+\s`)
+
+func isRRLine(l string) bool { return rrLineRE.MatchString(strings.TrimSpace(l) + " ") }
+
+// docBaseConfig is what a TOML fragment is added to, keyed by the table the
+// fragment would define itself.
+func docBaseConfig(root string) map[string]string {
+	j := func(p string) string { return filepath.ToSlash(filepath.Join(root, p)) }
+	return map[string]string{
+		"[zones]": fmt.Sprintf("[zones]\ndir = %q\n", j("testdata/config/zones")),
+		"[geo]":   fmt.Sprintf("[geo]\ncity_db = %q\n", j("testdata/geoip/GeoIP2-City-Test.mmdb")),
+		"[[datacenter]]": `[[datacenter]]
+name = "ams"
+location = [52.37, 4.90]
+asn = [65001]
+
+[[datacenter]]
+name = "iad"
+location = [39.04, -77.49]
+asn = [65002]
+
+[[datacenter]]
+name = "sin"
+location = [1.35, 103.82]
+asn = [65003]
+`,
+		"[[check]]": "[[check]]\nname = \"web\"\ntype = \"tcp\"\nport = 80\n",
+	}
+}
+
+var missingFileRE = regexp.MustCompile(`no such file or directory|does not exist`)
+
+// runTOMLCheck runs `godwit check` on a TOML block, whole (when it has a
+// [zones] table) or as a fragment of a minimal config. It returns the error
+// lines, without those about missing files when the block is a fragment.
+func runTOMLCheck(t *testing.T, bin, root string, b docBlock) (bad []string, cfg string) {
+	t.Helper()
+	body := strings.Join(b.lines, "\n") + "\n"
+	defines := func(header string) bool {
+		for _, l := range b.lines {
+			if strings.TrimSpace(l) == header {
+				return true
+			}
+		}
+		return false
+	}
+	whole := defines("[zones]")
+	cfg = body
+	if !whole {
+		// The base tables first: the fragment's first header may be a
+		// sub-table such as [server.rrl], which must not swallow the base's
+		// keys. Each is left out when the fragment defines its own.
+		base := docBaseConfig(root)
+		var pre []string
+		for _, h := range []string{"[zones]", "[geo]", "[[datacenter]]", "[[check]]"} {
+			if !defines(h) {
+				pre = append(pre, base[h])
+			}
+		}
+		cfg = strings.Join(pre, "\n") + "\n" + body
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "check", "-config", path).CombinedOutput()
+	if err == nil {
+		return nil, cfg
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("godwit check did not finish: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l == "" || (!whole && missingFileRE.MatchString(l)) {
+			continue
+		}
+		bad = append(bad, strings.ReplaceAll(l, path, "godwit.toml"))
+	}
+	if len(bad) == 0 {
+		t.Logf("accepted: only missing files:\n%s", out)
+	}
+	return bad, cfg
+}
+
+// checkTOMLExample: the block must pass `godwit check`.
+func checkTOMLExample(t *testing.T, bin, root string, b docBlock) {
+	if bad, cfg := runTOMLCheck(t, bin, root, b); len(bad) > 0 {
+		t.Errorf("godwit check on the block:\n%s\n--- config:\n%s", strings.Join(bad, "\n"), cfg)
+	}
+}
+
+// checkPlannedTOML: a block marked planned documents keys Godwit does not
+// read yet; `godwit check` must reject them as unknown and nothing else, so
+// the marker is dropped (and the block checked) once they are wired in.
+func checkPlannedTOML(t *testing.T, bin, root string, b docBlock) {
+	bad, cfg := runTOMLCheck(t, bin, root, b)
+	if len(bad) == 0 {
+		t.Errorf("the block is marked planned (%s) but passes godwit check now: remove the marker", b.planned)
+	}
+	for _, l := range bad {
+		if !strings.Contains(l, "unknown key") {
+			t.Errorf("planned block: an error other than an unknown key: %s\n--- config:\n%s", l, cfg)
+		}
+	}
+}
