@@ -95,6 +95,18 @@ func TestDocExamples(t *testing.T) {
 			}
 			continue
 		}
+		if b.fileKind != "" {
+			counts["file"]++
+			t.Run(name, func(t *testing.T) {
+				if b.fileKind == "case" {
+					demoAddr(t)
+					checkCaseExample(t, demo, b)
+					return
+				}
+				checkFileExample(t, bin, root, b)
+			})
+			continue
+		}
 		if b.lang == "toml" {
 			counts["toml"]++
 			t.Run(name, func(t *testing.T) { checkTOMLExample(t, bin, root, b) })
@@ -126,8 +138,8 @@ func TestDocExamples(t *testing.T) {
 		t.Errorf("found %d toml blocks, %d godwit and %d dig commands in %d files: the extractor is broken",
 			counts["toml"], counts["godwit"], counts["dig"], len(files))
 	}
-	t.Logf("ran %d toml blocks, %d godwit and %d dig commands from %d files; skipped %d blocks:\n  %s",
-		counts["toml"], counts["godwit"], counts["dig"], len(files), len(skipped), strings.Join(skipped, "\n  "))
+	t.Logf("ran %d toml blocks, %d files, %d godwit and %d dig commands from %d pages; skipped %d blocks:\n  %s",
+		counts["toml"], counts["file"], counts["godwit"], counts["dig"], len(files), len(skipped), strings.Join(skipped, "\n  "))
 }
 
 // docBlock is one fenced block of a Markdown file.
@@ -142,6 +154,10 @@ type docBlock struct {
 	// feature that is not wired in yet. A TOML block must then still be
 	// rejected, with unknown keys only; other blocks are skipped.
 	planned string
+	// fileKind, from a file marker, says what file the block is: "routes"
+	// (a routes file), "zone ORIGIN" (a zone file) or "case" (dig cases of
+	// the acceptance suite, run against the demo).
+	fileKind string
 }
 
 // docCommand is one command line of a block and the output shown after it.
@@ -153,13 +169,13 @@ type docCommand struct {
 	output []string // the lines shown after it, nil if none
 }
 
-var markerRE = regexp.MustCompile(`^\s*<!--\s*example:\s*(skip|dir|planned)\s+(.*?)\s*-->\s*$`)
+var markerRE = regexp.MustCompile(`^\s*<!--\s*example:\s*(skip|dir|planned|file)\s+(.*?)\s*-->\s*$`)
 
 // parseDocBlocks returns the fenced blocks of a Markdown file with their markers.
 func parseDocBlocks(file, text string) ([]docBlock, error) {
 	var blocks []docBlock
 	var cur *docBlock
-	var pendSkip, pendDir, pendPlanned string
+	var pendSkip, pendDir, pendPlanned, pendFile string
 	pendLine := 0
 	for i, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimSpace(line)
@@ -182,6 +198,8 @@ func parseDocBlocks(file, text string) ([]docBlock, error) {
 				pendSkip = reason
 			case "planned":
 				pendPlanned = reason
+			case "file":
+				pendFile = m[2]
 			default:
 				pendDir = m[2]
 			}
@@ -190,18 +208,18 @@ func parseDocBlocks(file, text string) ([]docBlock, error) {
 		}
 		if strings.HasPrefix(trimmed, "```") {
 			cur = &docBlock{file: file, line: i + 1, lang: strings.TrimSpace(strings.TrimPrefix(trimmed, "```")),
-				skip: pendSkip, dir: pendDir, planned: pendPlanned}
-			pendSkip, pendDir, pendPlanned = "", "", ""
+				skip: pendSkip, dir: pendDir, planned: pendPlanned, fileKind: pendFile}
+			pendSkip, pendDir, pendPlanned, pendFile = "", "", "", ""
 			continue
 		}
-		if trimmed != "" && (pendSkip != "" || pendDir != "" || pendPlanned != "") {
+		if trimmed != "" && (pendSkip != "" || pendDir != "" || pendPlanned != "" || pendFile != "") {
 			return nil, fmt.Errorf("%s:%d: example marker not followed by a fenced block", file, pendLine)
 		}
 	}
 	if cur != nil {
 		return nil, fmt.Errorf("%s:%d: unclosed fenced block", file, cur.line)
 	}
-	if pendSkip != "" || pendDir != "" || pendPlanned != "" {
+	if pendSkip != "" || pendDir != "" || pendPlanned != "" || pendFile != "" {
 		return nil, fmt.Errorf("%s:%d: example marker not followed by a fenced block", file, pendLine)
 	}
 	return blocks, nil
@@ -530,6 +548,135 @@ func checkPlannedTOML(t *testing.T, bin, root string, b docBlock) {
 	for _, l := range bad {
 		if !strings.Contains(l, "unknown key") {
 			t.Errorf("planned block: an error other than an unknown key: %s\n--- config:\n%s", l, cfg)
+		}
+	}
+}
+
+// checkFileExample writes a block marked `file routes` or `file zone ORIGIN`
+// where a config names it and runs `godwit check`, which must pass without
+// warnings.
+func checkFileExample(t *testing.T, bin, root string, b docBlock) {
+	dir := t.TempDir()
+	body := strings.Join(b.lines, "\n") + "\n"
+	base := docBaseConfig(root)
+	var cfg string
+	kind, arg, _ := strings.Cut(b.fileKind, " ")
+	switch kind {
+	case "routes":
+		if err := os.WriteFile(filepath.Join(dir, "routes"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg = base["[zones]"] + "\n[routes]\nfile = \"routes\"\n\n" + base["[[datacenter]]"]
+	case "zone":
+		if arg == "" {
+			t.Fatalf("a zone file marker needs the origin: <!-- example: file zone ORIGIN -->")
+		}
+		if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "zones", arg+".zone"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg = "[zones]\ndir = \"zones\"\n"
+	default:
+		t.Fatalf("unknown file kind %q (routes, zone ORIGIN, case)", b.fileKind)
+	}
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "check", "-config", "godwit.toml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "warning") {
+		t.Errorf("godwit check on the block as %s (%v):\n%s", b.fileKind, err, out)
+	}
+}
+
+// checkCaseExample runs a block marked `file case` as dig cases against the demo.
+func checkCaseExample(t *testing.T, demo *godwitProc, b docBlock) {
+	path := filepath.Join(t.TempDir(), "doc.case")
+	if err := os.WriteFile(path, []byte(strings.Join(b.lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases, err := parseCaseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no dig case in the block")
+	}
+	for _, c := range cases {
+		out := demo.dig(t, c.args...)
+		if bad := c.check(parseDig(out)); len(bad) > 0 {
+			t.Errorf("%s\ndig %s\n%s\n--- dig output:\n%s", c, strings.Join(c.args, " "), strings.Join(bad, "\n"), out)
+		}
+	}
+}
+
+// TestDocExampleParsing holds the extractor to what TestDocExamples relies on:
+// markers attach to the next block, `$` lines carry their output, bare lines
+// run only in ```sh blocks, and "..." elides lines.
+func TestDocExampleParsing(t *testing.T) {
+	page := "text\n" +
+		"<!-- example: skip (needs a lab) -->\n\n" +
+		"```\n$ dig @192.0.2.1 x\nx. 1 IN A 192.0.2.1\n```\n" +
+		"```sh\ndig @127.0.0.1 -p 5353 www.example.test   # a comment\nmake run\n```\n" +
+		"```\ngodwit ctl status\n$ godwit version\ngodwit dev\n\n$ godwit check -config x.toml\n```\n" +
+		"<!-- example: dir testdata/x -->\n```toml\n[zones]\n```\n"
+	blocks, err := parseDocBlocks("p.md", page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 4 {
+		t.Fatalf("%d blocks, want 4", len(blocks))
+	}
+	if blocks[0].skip != "needs a lab" || blocks[0].line != 4 || blocks[1].skip != "" {
+		t.Errorf("skip marker: %+v / %+v", blocks[0], blocks[1])
+	}
+	if blocks[3].dir != "testdata/x" || blocks[3].lang != "toml" {
+		t.Errorf("dir marker: %+v", blocks[3])
+	}
+	sh := blocks[1].commands()
+	if len(sh) != 1 || sh[0].text != "dig @127.0.0.1 -p 5353 www.example.test" || sh[0].prompt || sh[0].output != nil ||
+		sh[0].line != 9 || !isDemoDig(sh[0].argv) {
+		t.Errorf("sh block commands: %+v", sh)
+	}
+	plain := blocks[2].commands()
+	if len(plain) != 2 || plain[0].text != "godwit version" || !slices.Equal(plain[0].output, []string{"godwit dev"}) ||
+		plain[1].output != nil {
+		t.Errorf("$ commands: %+v", plain)
+	}
+	if isDemoDig(strings.Fields("dig @127.0.0.1 -p 5300 x")) || isDemoDig(strings.Fields("dig @127.0.0.40 x")) {
+		t.Error("isDemoDig accepts another server")
+	}
+	for _, bad := range []string{
+		"<!-- example: skip -->\n```\n```\n",           // no reason
+		"<!-- example: skip (x) -->\ntext\n```\n```\n", // not followed by a block
+		"```toml\n[zones]\n",                           // unclosed
+	} {
+		if _, err := parseDocBlocks("p.md", bad); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+
+	got := normLines([]string{"godwit v1.2.3", "a\t b", "", "took 12.5ms at 2026-01-02T03:04:05Z", "c"}, "")
+	for _, tc := range []struct {
+		shown []string
+		ok    bool
+	}{
+		{[]string{"godwit dev", "a b", "took 3 s at 2027-01-01T00:00:00Z", "c"}, true},
+		{[]string{"godwit dev", "...", "c"}, true},
+		{[]string{"...", "a b", "...", "c"}, true},
+		{[]string{"..."}, true},
+		{[]string{"godwit dev", "a b"}, false},      // output not all shown
+		{[]string{"godwit dev", "...", "d"}, false}, // a wrong line after the elision
+		{[]string{"a b", "..."}, false},             // order matters
+	} {
+		if d := matchShown(normLines(tc.shown, ""), got); (d == "") != tc.ok {
+			t.Errorf("matchShown(%q): %q, want match %v", tc.shown, d, tc.ok)
 		}
 	}
 }
