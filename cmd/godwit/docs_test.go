@@ -23,7 +23,8 @@ import (
 //     (stdout and stderr together), compared line by line with blanks
 //     collapsed and versions, durations and times normalised. A line `...`
 //     stands for any number of lines. With no output shown the command must
-//     exit 0.
+//     exit 0. Bare `godwit` lines in a ```sh block run the same way;
+//     `godwit ctl …` lines ask the status server of the demo (next item).
 //   - `dig @127.0.0.1 -p 5353 …` lines (the `make run` demo), `$ `-prefixed
 //     in any block or bare in a ```sh block: run against `godwit demo` on a
 //     free port. The records shown must be dig's answer section (any order),
@@ -39,6 +40,13 @@ import (
 //     deployment, which the repository does not hold.
 //   - `$ dig` lines against any other server cannot run here and must be
 //     marked to skip.
+//   - A block marked `<!-- example: file routes -->` or `file zone ORIGIN`
+//     is written where a minimal config names it and must pass `godwit
+//     check` without warnings; `file case` runs it as dig acceptance cases
+//     (digcase_test.go) against the demo.
+//   - A TOML block marked `<!-- example: planned (reason) -->` documents keys
+//     not wired in yet: `godwit check` must reject it with unknown-key
+//     errors only, so the marker has to go when the keys arrive.
 //
 // A block opts out with `<!-- example: skip (reason) -->` on the line before
 // it (blank lines between are allowed); `<!-- example: dir PATH -->` runs its
@@ -121,7 +129,14 @@ func TestDocExamples(t *testing.T) {
 				if b.dir != "" {
 					dir = filepath.Join(root, b.dir)
 				}
-				t.Run(cname, func(t *testing.T) { checkGodwitExample(t, bin, dir, c) })
+				t.Run(cname, func(t *testing.T) {
+					status := ""
+					if len(c.argv) > 1 && c.argv[1] == "ctl" {
+						demoAddr(t)
+						status = demo.statusAddr
+					}
+					checkGodwitExample(t, bin, dir, status, c)
+				})
 			case c.argv[0] == "dig" && isDemoDig(c.argv):
 				counts["dig"]++
 				t.Run(cname, func(t *testing.T) {
@@ -357,16 +372,24 @@ func normLines(lines []string, tmp string) []string {
 	return out
 }
 
-// checkGodwitExample runs a `godwit …` line and compares its output.
-func checkGodwitExample(t *testing.T, bin, dir string, c docCommand) {
+// checkGodwitExample runs a `godwit …` line and compares its output. A
+// `godwit ctl` line asks the demo's status server at status.
+func checkGodwitExample(t *testing.T, bin, dir, status string, c docCommand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	switch c.argv[1] {
-	case "check", "explain", "version", "help", "-h", "--help":
+	args := c.argv[1:]
+	switch {
+	case len(args) == 0:
+	case args[0] == "ctl":
+		if status == "" {
+			t.Fatal("the demo has no status server")
+		}
+		args = append([]string{"ctl", "-status", status}, args[1:]...)
+	case slices.Contains([]string{"check", "explain", "version", "help", "-h", "--help"}, args[0]):
 	default:
-		t.Fatalf("%q: only check, explain, version and help run offline; mark the block skip", c.text)
+		t.Fatalf("%q: only check, explain, version, help and ctl (against the demo) run here; mark the block skip", c.text)
 	}
-	cmd := exec.CommandContext(ctx, bin, c.argv[1:]...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if c.output == nil {
