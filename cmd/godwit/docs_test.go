@@ -143,6 +143,14 @@ func TestDocExamples(t *testing.T) {
 					host, port := demoAddr(t)
 					checkDigExample(t, host, port, c)
 				})
+			case c.argv[0] == "curl" && demoStatusRE.MatchString(c.text):
+				counts["curl"]++
+				t.Run(cname, func(t *testing.T) {
+					demoAddr(t)
+					checkCurlExample(t, bin, demo.statusAddr, c)
+				})
+			case c.argv[0] == "curl":
+				skipped = append(skipped, cname+": not run: asks "+c.argv[len(c.argv)-1]+", not the demo's status server")
 			case c.argv[0] == "dig" && c.prompt:
 				t.Errorf("%s: %q asks a server other than the demo (@127.0.0.1 -p 5353) and cannot run here: "+
 					"mark the block <!-- example: skip (reason) -->", cname, c.text)
@@ -153,8 +161,9 @@ func TestDocExamples(t *testing.T) {
 		t.Errorf("found %d toml blocks, %d godwit and %d dig commands in %d files: the extractor is broken",
 			counts["toml"], counts["godwit"], counts["dig"], len(files))
 	}
-	t.Logf("ran %d toml blocks, %d files, %d godwit and %d dig commands from %d pages; skipped %d blocks:\n  %s",
-		counts["toml"], counts["file"], counts["godwit"], counts["dig"], len(files), len(skipped), strings.Join(skipped, "\n  "))
+	t.Logf("ran %d toml blocks, %d files, %d godwit, %d dig and %d curl commands from %d pages; skipped %d:\n  %s",
+		counts["toml"], counts["file"], counts["godwit"], counts["dig"], counts["curl"], len(files), len(skipped),
+		strings.Join(skipped, "\n  "))
 }
 
 // docBlock is one fenced block of a Markdown file.
@@ -245,7 +254,7 @@ func parseDocBlocks(file, text string) ([]docBlock, error) {
 // lines in a ```sh block.
 func (b docBlock) commands() []docCommand {
 	var cmds []docCommand
-	var cur *docCommand
+	var cur, cont *docCommand
 	flush := func() {
 		if cur != nil {
 			for len(cur.output) > 0 && strings.TrimSpace(cur.output[len(cur.output)-1]) == "" {
@@ -269,17 +278,32 @@ func (b docBlock) commands() []docCommand {
 			continue
 		}
 		if b.lang == "sh" {
+			if cont != nil {
+				cont.text += " " + strings.TrimSpace(strings.TrimSuffix(stripShellComment(line), "\\"))
+				cont.argv = strings.Fields(cont.text)
+				if !strings.HasSuffix(strings.TrimSpace(line), "\\") {
+					cmds = append(cmds, *cont)
+					cont = nil
+				}
+				continue
+			}
 			text := stripShellComment(line)
 			argv := strings.Fields(text)
-			if len(argv) > 0 && (argv[0] == "godwit" || argv[0] == "dig") {
-				cmds = append(cmds, docCommand{line: lineNo, text: text, argv: argv})
+			if len(argv) > 0 && (argv[0] == "godwit" || argv[0] == "dig" || argv[0] == "curl") {
+				c := docCommand{line: lineNo, text: text, argv: argv}
+				if strings.HasSuffix(text, "\\") {
+					c.text = strings.TrimSpace(strings.TrimSuffix(text, "\\"))
+					cont = &c
+					continue
+				}
+				cmds = append(cmds, c)
 			}
 		}
 	}
 	flush()
 	var out []docCommand
 	for _, c := range cmds {
-		if len(c.argv) > 0 && (c.argv[0] == "godwit" || c.argv[0] == "dig") {
+		if len(c.argv) > 0 && (c.argv[0] == "godwit" || c.argv[0] == "dig" || c.argv[0] == "curl") {
 			out = append(out, c)
 		}
 	}
@@ -672,6 +696,13 @@ func TestDocExampleParsing(t *testing.T) {
 		plain[1].output != nil {
 		t.Errorf("$ commands: %+v", plain)
 	}
+	cont, err := parseDocBlocks("p.md", "```sh\ncurl -X POST \\\n  -d '{}' \\\n  localhost:8053/x   # c\ncurl y\n```\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := cont[0].commands(); len(cs) != 2 || cs[0].text != "curl -X POST -d '{}' localhost:8053/x" || cs[0].line != 2 {
+		t.Errorf("continued lines: %+v", cs)
+	}
 	if isDemoDig(strings.Fields("dig @127.0.0.1 -p 5300 x")) || isDemoDig(strings.Fields("dig @127.0.0.40 x")) {
 		t.Error("isDemoDig accepts another server")
 	}
@@ -700,6 +731,40 @@ func TestDocExampleParsing(t *testing.T) {
 	} {
 		if d := matchShown(normLines(tc.shown, ""), got); (d == "") != tc.ok {
 			t.Errorf("matchShown(%q): %q, want match %v", tc.shown, d, tc.ok)
+		}
+	}
+}
+
+// demoStatusRE finds the status address of `make run` in a curl line.
+var demoStatusRE = regexp.MustCompile(`\b(localhost|127\.0\.0\.1):8053\b`)
+
+// checkCurlExample runs a curl line (a shell pipeline, e.g. into jq) against
+// the demo's status server: it must exit 0, print something, and neither an
+// API error nor a null (a field the API does not have). Overrides it sets are
+// cleared afterwards, so the demo answers the next examples unchanged.
+func checkCurlExample(t *testing.T, bin, statusAddr string, c docCommand) {
+	text := demoStatusRE.ReplaceAllString(c.text, statusAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", text).CombinedOutput()
+	t.Cleanup(func() { clearDemoOverrides(t, bin, statusAddr, text) })
+	o := string(out)
+	if err != nil || strings.TrimSpace(o) == "" || strings.Contains(o, `"error"`) ||
+		regexp.MustCompile(`(?m)(^null$|: null\b)`).MatchString(o) {
+		t.Errorf("%s (%v):\n%s", text, err, o)
+	}
+}
+
+// overrideBodyRE finds the override a curl line posts.
+var overrideBodyRE = regexp.MustCompile(`"kind"\s*:\s*"(\w+)"\s*,\s*"key"\s*:\s*"([^"]+)"`)
+
+// clearDemoOverrides clears the overrides a curl line posted. (It does not
+// list them: the status snapshot that `ctl override list` reads shows a new
+// override only some 0.3 s after the POST returned.)
+func clearDemoOverrides(t *testing.T, bin, statusAddr, text string) {
+	for _, m := range overrideBodyRE.FindAllStringSubmatch(text, -1) {
+		if out, err := exec.Command(bin, "ctl", "-status", statusAddr, "override", "clear", m[1], m[2]).CombinedOutput(); err != nil {
+			t.Errorf("ctl override clear %s %s: %v\n%s", m[1], m[2], err, out)
 		}
 	}
 }
