@@ -30,6 +30,10 @@ import (
 //     free port. The records shown must be dig's answer section (any order),
 //     and every `;` line shown (CLIENT-SUBNET, flags, status) must appear in
 //     dig's output. A bare line with nothing shown must get NOERROR.
+//   - `curl` lines at localhost:8053 in a ```sh block: run (with bash, so
+//     pipes into jq work) against the demo's status server; they must exit
+//     0 and print neither an API error nor a null. Curl lines at any other
+//     server are listed as not run.
 //   - ```toml blocks: a block with a `[zones]` table is a whole config and
 //     must pass `godwit check`. Any other block is a fragment: it is appended
 //     to a minimal config (a zone gslb.example.test., datacenters ams, iad and
