@@ -110,9 +110,13 @@ func TestDocExamples(t *testing.T) {
 		if b.fileKind != "" {
 			counts["file"]++
 			t.Run(name, func(t *testing.T) {
-				if b.fileKind == "case" {
+				switch b.fileKind {
+				case "case":
 					demoAddr(t)
 					checkCaseExample(t, demo, b)
+					return
+				case "usage":
+					checkUsageExample(t, bin, b)
 					return
 				}
 				checkFileExample(t, bin, root, b)
@@ -183,8 +187,9 @@ type docBlock struct {
 	// rejected, with unknown keys only; other blocks are skipped.
 	planned string
 	// fileKind, from a file marker, says what file the block is: "routes"
-	// (a routes file), "zone ORIGIN" (a zone file) or "case" (dig cases of
-	// the acceptance suite, run against the demo).
+	// (a routes file), "zone ORIGIN" (a zone file), "case" (dig cases of
+	// the acceptance suite, run against the demo) or "usage" (the commands'
+	// usage lines, as `godwit help COMMAND` prints them).
 	fileKind string
 }
 
@@ -770,5 +775,30 @@ func clearDemoOverrides(t *testing.T, bin, statusAddr, text string) {
 		if out, err := exec.Command(bin, "ctl", "-status", statusAddr, "override", "clear", m[1], m[2]).CombinedOutput(); err != nil {
 			t.Errorf("ctl override clear %s %s: %v\n%s", m[1], m[2], err, out)
 		}
+	}
+}
+
+// checkUsageExample compares each `godwit COMMAND …` line of a block marked
+// `file usage` with the usage line `godwit help COMMAND` prints; "[serve]"
+// (the default command) stands for serve.
+func checkUsageExample(t *testing.T, bin string, b docBlock) {
+	n := 0
+	for _, l := range b.lines {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "godwit" {
+			continue
+		}
+		n++
+		cmdName := strings.Trim(f[1], "[]")
+		want := strings.Join(append([]string{"godwit", cmdName}, f[2:]...), " ")
+		out, err := exec.Command(bin, "help", cmdName).CombinedOutput()
+		first, _, _ := strings.Cut(string(out), "\n")
+		got := strings.Join(strings.Fields(strings.TrimPrefix(first, "usage: ")), " ")
+		if err != nil || got != want {
+			t.Errorf("godwit help %s (%v):\n  doc: %s\n  got: %s", cmdName, err, want, got)
+		}
+	}
+	if n == 0 {
+		t.Error("no godwit lines in the usage block")
 	}
 }
