@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,6 +119,9 @@ func TestDocExamples(t *testing.T) {
 				case "usage":
 					checkUsageExample(t, bin, b)
 					return
+				case "state":
+					checkStateExample(t, bin, root, b)
+					return
 				}
 				checkFileExample(t, bin, root, b)
 			})
@@ -188,8 +192,9 @@ type docBlock struct {
 	planned string
 	// fileKind, from a file marker, says what file the block is: "routes"
 	// (a routes file), "zone ORIGIN" (a zone file), "case" (dig cases of
-	// the acceptance suite, run against the demo) or "usage" (the commands'
-	// usage lines, as `godwit help COMMAND` prints them).
+	// the acceptance suite, run against the demo), "usage" (the commands'
+	// usage lines, as `godwit help COMMAND` prints them) or "state" (a
+	// health state file).
 	fileKind string
 }
 
@@ -800,5 +805,52 @@ func checkUsageExample(t *testing.T, bin string, b docBlock) {
 	}
 	if n == 0 {
 		t.Error("no godwit lines in the usage block")
+	}
+}
+
+// checkStateExample serves a config whose [health] state_file is the block
+// (`godwit check` does not read state files; `serve` refuses a bad one at
+// start) and requires every override line of it in `ctl override list`.
+func checkStateExample(t *testing.T, bin, root string, b docBlock) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "state"), []byte(strings.Join(b.lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := docBaseConfig(root)
+	cfg := base["[zones]"] + "\n[health]\nstate_file = \"state\"\n\n" + base["[[datacenter]]"] + `
+[[service]]
+name = "www.gslb.example.test."
+
+  [[service.target]]
+  datacenter = "ams"
+  addresses = ["192.0.2.10", "192.0.2.11"]
+
+  [[service.target]]
+  datacenter = "iad"
+  addresses = ["192.0.2.20"]
+`
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startGodwit(t, "-config", path)
+	out, err := exec.Command(bin, "ctl", "-status", s.statusAddr, "-json", "override", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctl override list: %v\n%s", err, out)
+	}
+	var list []struct{ Key, State string }
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("ctl override list: %v\n%s", err, out)
+	}
+	for _, l := range b.lines {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) != 2 || !slices.ContainsFunc(list, func(o struct{ Key, State string }) bool {
+			return o.Key == f[0] && o.State == f[1]
+		}) {
+			t.Errorf("state line %q is not among the overrides in force: %s", l, out)
+		}
 	}
 }
