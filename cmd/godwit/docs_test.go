@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,6 +123,9 @@ func TestDocExamples(t *testing.T) {
 				case "state":
 					checkStateExample(t, bin, root, b)
 					return
+				case "querylog":
+					checkQueryLogExample(t, root, b)
+					return
 				}
 				checkFileExample(t, bin, root, b)
 			})
@@ -193,8 +197,8 @@ type docBlock struct {
 	// fileKind, from a file marker, says what file the block is: "routes"
 	// (a routes file), "zone ORIGIN" (a zone file), "case" (dig cases of
 	// the acceptance suite, run against the demo), "usage" (the commands'
-	// usage lines, as `godwit help COMMAND` prints them) or "state" (a
-	// health state file).
+	// usage lines, as `godwit help COMMAND` prints them), "state" (a
+	// health state file) or "querylog" (a line of the query log).
 	fileKind string
 }
 
@@ -851,6 +855,61 @@ name = "www.gslb.example.test."
 			return o.Key == f[0] && o.State == f[1]
 		}) {
 			t.Errorf("state line %q is not among the overrides in force: %s", l, out)
+		}
+	}
+}
+
+// checkQueryLogExample serves a geo service with the query log on, asks it
+// once with an ECS option, and requires the log line to have the keys of the
+// block's JSON line, with values of the same JSON types.
+func checkQueryLogExample(t *testing.T, root string, b docBlock) {
+	var shown map[string]any
+	if err := json.Unmarshal([]byte(strings.Join(b.lines, "\n")), &shown); err != nil {
+		t.Fatalf("the block is not one JSON object: %v", err)
+	}
+	dir := t.TempDir()
+	base := docBaseConfig(root)
+	cfg := base["[zones]"] + "\n" + base["[geo]"] + "\n[log]\nqueries = \"queries.log\"\n\n" + base["[[datacenter]]"] + `
+[[service]]
+name = "www.gslb.example.test."
+policy = "geo"
+
+  [[service.target]]
+  datacenter = "ams"
+  addresses = ["192.0.2.10"]
+
+  [[service.target]]
+  datacenter = "iad"
+  addresses = ["192.0.2.20"]
+`
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startGodwit(t, "-config", path)
+	if out := s.dig(t, "www.gslb.example.test", "A", "+subnet=81.2.69.0/24"); !strings.Contains(out, "status: NOERROR") {
+		t.Fatalf("dig:\n%s", out)
+	}
+	var line []byte
+	testsupport.WaitFor(t, "a query log line", 10*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(dir, "queries.log"))
+		line, _, _ = bytes.Cut(data, []byte("\n"))
+		return len(data) > 0 && bytes.HasSuffix(data, []byte("\n"))
+	})
+	var got map[string]any
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatalf("query log line %s: %v", line, err)
+	}
+	for k, v := range shown {
+		if g, ok := got[k]; !ok {
+			t.Errorf("the doc shows key %q; the log line has none: %s", k, line)
+		} else if fmt.Sprintf("%T", g) != fmt.Sprintf("%T", v) {
+			t.Errorf("key %q: the doc shows a %T, the log has a %T: %s", k, v, g, line)
+		}
+	}
+	for k := range got {
+		if _, ok := shown[k]; !ok {
+			t.Errorf("the log line has key %q the doc does not show: %s", k, line)
 		}
 	}
 }
