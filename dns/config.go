@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/duration"
 )
 
 // Defaults applied to zero fields by WithDefaults.
@@ -176,23 +178,6 @@ func (c Config) listenAddrs() ([]netip.AddrPort, error) {
 	return out, nil
 }
 
-// Duration is a time.Duration written as a Go duration string ("10s").
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
+// Duration is a time.Duration written as a Go duration string ("5s"):
+// the one config duration type, shared by every section.
+type Duration = duration.Duration

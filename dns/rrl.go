@@ -164,21 +164,22 @@ func parsePrefixOrAddr(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// Kind is the kind of a response, accounted separately for each client.
-type Kind uint8
+// ResponseKind is the kind of a response, which RRL accounts separately for
+// each client.
+type ResponseKind uint8
 
 // Kinds of response.
 const (
-	KindAnswer   Kind = iota // NOERROR with records in the answer section
-	KindNoData               // NOERROR, authoritative, empty answer
-	KindNXDomain             // NXDOMAIN
-	KindReferral             // NOERROR, not authoritative, empty answer: a delegation
-	KindError                // every other rcode (REFUSED, FORMERR, SERVFAIL, ...)
+	ResponseAnswer   ResponseKind = iota // NOERROR with records in the answer section
+	ResponseNoData                       // NOERROR, authoritative, empty answer
+	ResponseNXDomain                     // NXDOMAIN
+	ResponseReferral                     // NOERROR, not authoritative, empty answer: a delegation
+	ResponseError                        // every other rcode (REFUSED, FORMERR, SERVFAIL, ...)
 )
 
 var kindNames = [...]string{"answer", "nodata", "nxdomain", "referral", "error"}
 
-func (k Kind) String() string {
+func (k ResponseKind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
 	}
@@ -305,7 +306,7 @@ func (r *RRL) Enabled() bool { return r != nil && r.rate > 0 }
 // Check accounts one response of kind to src at now (Unix nanoseconds) and
 // says what to do with it. It is CheckKey with no name: all responses of a
 // kind to a client prefix share one allowance.
-func (r *RRL) Check(src netip.Addr, kind Kind, now int64) Action {
+func (r *RRL) Check(src netip.Addr, kind ResponseKind, now int64) Action {
 	return r.CheckKey(src, kind, 0, now)
 }
 
@@ -321,7 +322,7 @@ func (r *RRL) CheckReply(src netip.Addr, m *mdns.Msg, now int64) Action {
 
 // CheckKey accounts one response of kind to src about key (a name hash from
 // NameHash, or 0) at now (Unix nanoseconds) and says what to do with it.
-func (r *RRL) CheckKey(src netip.Addr, kind Kind, key uint64, now int64) Action {
+func (r *RRL) CheckKey(src netip.Addr, kind ResponseKind, key uint64, now int64) Action {
 	if !r.Enabled() || !src.IsValid() {
 		return ActionSend
 	}
@@ -448,7 +449,7 @@ func NameHash[T ~string | ~[]byte](name T) uint64 {
 
 // ResponseKey classifies the reply m and names what it is about, as BIND
 // does; see ReplyKey. It allocates nothing.
-func ResponseKey(m *mdns.Msg) (Kind, uint64) {
+func ResponseKey(m *mdns.Msg) (ResponseKind, uint64) {
 	var qname uint64
 	qtype := uint16(0)
 	if len(m.Question) > 0 {
@@ -465,23 +466,23 @@ func ResponseKey(m *mdns.Msg) (Kind, uint64) {
 // names in one zone shares one allowance), a referral by the delegated
 // name (the owner of ns[0]), an error by nothing (one allowance per client
 // prefix).
-func ReplyKey(rcode int, aa bool, qname uint64, qtype uint16, answers int, ns []mdns.RR) (Kind, uint64) {
+func ReplyKey(rcode int, aa bool, qname uint64, qtype uint16, answers int, ns []mdns.RR) (ResponseKind, uint64) {
 	switch {
 	case rcode == mdns.RcodeNameError:
 		for _, rr := range ns {
 			if h := rr.Header(); h.Rrtype == mdns.TypeSOA {
-				return KindNXDomain, NameHash(h.Name)
+				return ResponseNXDomain, NameHash(h.Name)
 			}
 		}
-		return KindNXDomain, qname
+		return ResponseNXDomain, qname
 	case rcode != mdns.RcodeSuccess:
-		return KindError, 0
+		return ResponseError, 0
 	case answers > 0:
-		return KindAnswer, qname ^ uint64(qtype)<<48
+		return ResponseAnswer, qname ^ uint64(qtype)<<48
 	case !aa && len(ns) > 0:
-		return KindReferral, NameHash(ns[0].Header().Name)
+		return ResponseReferral, NameHash(ns[0].Header().Name)
 	default:
-		return KindNoData, qname ^ uint64(qtype)<<48
+		return ResponseNoData, qname ^ uint64(qtype)<<48
 	}
 }
 

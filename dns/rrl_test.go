@@ -47,9 +47,9 @@ func TestRRLFloodFromOnePrefix(t *testing.T) {
 		for i := range perSec {
 			now := t0 + int64(s)*int64(time.Second) + int64(i)*int64(time.Second)/perSec
 			src := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) // any host of the /24
-			flood[r.Check(src, KindAnswer, now)]++
+			flood[r.Check(src, ResponseAnswer, now)]++
 			if i == 50 {
-				other[r.Check(netip.MustParseAddr("198.51.100.9"), KindAnswer, now)]++
+				other[r.Check(netip.MustParseAddr("198.51.100.9"), ResponseAnswer, now)]++
 			}
 		}
 	}
@@ -76,14 +76,14 @@ func TestRRLRecovers(t *testing.T) {
 	r := newRRL(t, func(c *RRLConfig) { c.ResponsesPerSecond = 2; c.Window = Duration(5 * time.Second) })
 	src := netip.MustParseAddr("192.0.2.1")
 	for i := range 50 {
-		r.Check(src, KindAnswer, t0+int64(i)*int64(time.Millisecond))
+		r.Check(src, ResponseAnswer, t0+int64(i)*int64(time.Millisecond))
 	}
 	// Balance is at the floor, -window × rate = -10: 5 quiet seconds earn it
 	// back to 0, so one more second is needed.
-	if a := r.Check(src, KindAnswer, t0+5*int64(time.Second)); a == ActionSend {
+	if a := r.Check(src, ResponseAnswer, t0+5*int64(time.Second)); a == ActionSend {
 		t.Errorf("after 5 quiet seconds: %v, want still limited", a)
 	}
-	if a := r.Check(src, KindAnswer, t0+12*int64(time.Second)); a != ActionSend {
+	if a := r.Check(src, ResponseAnswer, t0+12*int64(time.Second)); a != ActionSend {
 		t.Errorf("after a window of quiet: %v, want send", a)
 	}
 }
@@ -97,8 +97,8 @@ func TestRRLClockSkew(t *testing.T) {
 	next := t0 + int64(time.Second)
 	var got tally
 	for range 100 {
-		got[r.Check(src, KindAnswer, next)]++   // one goroutine is past the boundary
-		got[r.Check(src, KindAnswer, next-1)]++ // another read the clock just before
+		got[r.Check(src, ResponseAnswer, next)]++   // one goroutine is past the boundary
+		got[r.Check(src, ResponseAnswer, next-1)]++ // another read the clock just before
 	}
 	if got[ActionSend] != 2 {
 		t.Errorf("%v, want 2 sent", got)
@@ -110,7 +110,7 @@ func TestRRLSteadyUnderRate(t *testing.T) {
 	src := netip.MustParseAddr("2001:db8::1")
 	var got tally
 	for i := range 500 { // 5 a second for 100 seconds
-		got[r.Check(src, KindAnswer, t0+int64(i)*int64(time.Second)/5)]++
+		got[r.Check(src, ResponseAnswer, t0+int64(i)*int64(time.Second)/5)]++
 	}
 	if got[ActionSend] != 500 {
 		t.Errorf("steady 5/s at rate 5: %v", got)
@@ -133,10 +133,10 @@ func TestRRLAggregation(t *testing.T) {
 	for i, tt := range tests {
 		now := t0 + int64(i)*int64(time.Hour)
 		a, b := netip.MustParseAddr(tt.first), netip.MustParseAddr(tt.second)
-		if got := r.Check(a, KindAnswer, now); got != ActionSend {
+		if got := r.Check(a, ResponseAnswer, now); got != ActionSend {
 			t.Fatalf("%s first: %v", tt.first, got)
 		}
-		got := r.Check(b, KindAnswer, now)
+		got := r.Check(b, ResponseAnswer, now)
 		if shared := got != ActionSend; shared != tt.shared {
 			t.Errorf("%s then %s: %v; shared allowance %v, want %v", tt.first, tt.second, got, shared, tt.shared)
 		}
@@ -146,16 +146,16 @@ func TestRRLAggregation(t *testing.T) {
 func TestRRLKindsAndNamesApart(t *testing.T) {
 	r := newRRL(t, func(c *RRLConfig) { c.ResponsesPerSecond = 1; c.Slip = 0 })
 	src := netip.MustParseAddr("192.0.2.1")
-	if r.Check(src, KindNXDomain, t0) != ActionSend || r.Check(src, KindNXDomain, t0) != ActionDrop {
+	if r.Check(src, ResponseNXDomain, t0) != ActionSend || r.Check(src, ResponseNXDomain, t0) != ActionDrop {
 		t.Fatal("nxdomain not limited at 1/s")
 	}
-	if a := r.Check(src, KindAnswer, t0); a != ActionSend {
+	if a := r.Check(src, ResponseAnswer, t0); a != ActionSend {
 		t.Errorf("answer after nxdomain flood: %v", a)
 	}
-	if a := r.CheckKey(src, KindAnswer, NameHash("other.example."), t0); a != ActionSend {
+	if a := r.CheckKey(src, ResponseAnswer, NameHash("other.example."), t0); a != ActionSend {
 		t.Errorf("answer about another name: %v", a)
 	}
-	if a := r.CheckKey(src, KindAnswer, NameHash("OTHER.example."), t0); a != ActionDrop {
+	if a := r.CheckKey(src, ResponseAnswer, NameHash("OTHER.example."), t0); a != ActionDrop {
 		t.Errorf("same name in other case: %v, want drop", a)
 	}
 }
@@ -167,7 +167,7 @@ func TestRRLSlipRatio(t *testing.T) {
 		var got tally
 		var seq []Action
 		for range 61 {
-			a := r.Check(src, KindAnswer, t0)
+			a := r.Check(src, ResponseAnswer, t0)
 			got[a]++
 			seq = append(seq, a)
 		}
@@ -193,14 +193,14 @@ func TestRRLExempt(t *testing.T) {
 	for _, s := range []string{"192.0.2.77", "2001:db8::53", "::ffff:192.0.2.1"} {
 		src := netip.MustParseAddr(s)
 		for i := range 100 {
-			if a := r.Check(src, KindAnswer, t0); a != ActionSend {
+			if a := r.Check(src, ResponseAnswer, t0); a != ActionSend {
 				t.Fatalf("exempt %s, response %d: %v", s, i, a)
 			}
 		}
 	}
 	src := netip.MustParseAddr("2001:db8::54")
-	r.Check(src, KindAnswer, t0)
-	if a := r.Check(src, KindAnswer, t0); a == ActionSend {
+	r.Check(src, ResponseAnswer, t0)
+	if a := r.Check(src, ResponseAnswer, t0); a == ActionSend {
 		t.Errorf("a neighbour of an exempt host is not limited")
 	}
 }
@@ -214,7 +214,7 @@ func TestRRLOff(t *testing.T) {
 	src := netip.MustParseAddr("192.0.2.1")
 	for _, r := range []*RRL{nilRRL, off} {
 		for range 100 {
-			if a := r.Check(src, KindAnswer, t0); a != ActionSend {
+			if a := r.Check(src, ResponseAnswer, t0); a != ActionSend {
 				t.Fatalf("off: %v", a)
 			}
 		}
@@ -233,7 +233,7 @@ func TestRRLOff(t *testing.T) {
 func TestRRLBoundedMemory(t *testing.T) {
 	r := newRRL(t, func(c *RRLConfig) { c.ResponsesPerSecond = 1; c.Slip = 0; c.TableSize = 1 << 16 })
 	victim := netip.MustParseAddr("203.0.113.1")
-	r.Check(victim, KindAnswer, t0)
+	r.Check(victim, ResponseAnswer, t0)
 	n := 0
 	allocs := testing.AllocsPerRun(1, func() {
 		for i := range 1 << 20 {
@@ -241,7 +241,7 @@ func TestRRLBoundedMemory(t *testing.T) {
 			if i%1024 == 0 {
 				src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i)})
 			}
-			r.Check(src, KindAnswer, t0)
+			r.Check(src, ResponseAnswer, t0)
 			n++
 		}
 	})
@@ -253,7 +253,7 @@ func TestRRLBoundedMemory(t *testing.T) {
 	}
 	// The crowd is 4096 IPv4 /24s and 1024 IPv6 /56s: fewer than the table
 	// holds, so the victim's debt survives.
-	if a := r.Check(victim, KindAnswer, t0); a != ActionDrop {
+	if a := r.Check(victim, ResponseAnswer, t0); a != ActionDrop {
 		t.Errorf("victim after the crowd: %v, want still limited", a)
 	}
 }
@@ -268,7 +268,7 @@ func TestRRLCheckAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		now += int64(time.Millisecond)
 		r.CheckReply(src, m, now)
-		r.Check(netip.MustParseAddr("2001:db8::1"), KindError, now)
+		r.Check(netip.MustParseAddr("2001:db8::1"), ResponseError, now)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per check", allocs)
@@ -290,7 +290,7 @@ func TestRRLConcurrentExact(t *testing.T) {
 			defer wg.Done()
 			var got tally
 			for range 1000 {
-				got[r.Check(src, KindAnswer, t0)]++
+				got[r.Check(src, ResponseAnswer, t0)]++
 			}
 			mu.Lock()
 			for i := range got {
@@ -313,7 +313,7 @@ func TestRRLMetrics(t *testing.T) {
 	}
 	src := netip.MustParseAddr("192.0.2.1")
 	for range 11 {
-		r.Check(src, KindAnswer, t0)
+		r.Check(src, ResponseAnswer, t0)
 	}
 	if s, d := counterValue(t, r.slipped), counterValue(t, r.dropped); s != 5 || d != 5 {
 		t.Errorf("counted slip %v drop %v, want 5 and 5", s, d)
@@ -336,17 +336,17 @@ func TestResponseKey(t *testing.T) {
 	tests := []struct {
 		name string
 		m    *mdns.Msg
-		kind Kind
+		kind ResponseKind
 		key  uint64
 	}{
 		{"answer", msg(mdns.RcodeSuccess, true, rrs("www.example.test. 300 IN A 192.0.2.1"), nil),
-			KindAnswer, NameHash("www.example.test.") ^ uint64(mdns.TypeA)<<48},
-		{"nodata", msg(mdns.RcodeSuccess, true, nil, soa), KindNoData, NameHash("www.example.test.") ^ uint64(mdns.TypeA)<<48},
-		{"nxdomain by zone", msg(mdns.RcodeNameError, true, nil, soa), KindNXDomain, NameHash("example.test.")},
+			ResponseAnswer, NameHash("www.example.test.") ^ uint64(mdns.TypeA)<<48},
+		{"nodata", msg(mdns.RcodeSuccess, true, nil, soa), ResponseNoData, NameHash("www.example.test.") ^ uint64(mdns.TypeA)<<48},
+		{"nxdomain by zone", msg(mdns.RcodeNameError, true, nil, soa), ResponseNXDomain, NameHash("example.test.")},
 		{"referral", msg(mdns.RcodeSuccess, false, nil, rrs("sub.example.test. 300 IN NS ns.sub.example.test.")),
-			KindReferral, NameHash("sub.example.test.")},
-		{"refused", msg(mdns.RcodeRefused, false, nil, nil), KindError, 0},
-		{"servfail", msg(mdns.RcodeServerFailure, false, nil, nil), KindError, 0},
+			ResponseReferral, NameHash("sub.example.test.")},
+		{"refused", msg(mdns.RcodeRefused, false, nil, nil), ResponseError, 0},
+		{"servfail", msg(mdns.RcodeServerFailure, false, nil, nil), ResponseError, 0},
 	}
 	for _, tt := range tests {
 		k, key := ResponseKey(tt.m)
@@ -424,13 +424,13 @@ func BenchmarkRRLCheck(b *testing.B) {
 		b.ReportAllocs()
 		src := netip.MustParseAddr("192.0.2.1")
 		for i := 0; b.Loop(); i++ {
-			r.Check(src, KindAnswer, t0+int64(i))
+			r.Check(src, ResponseAnswer, t0+int64(i))
 		}
 	})
 	b.Run("many-clients", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			r.Check(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), KindAnswer, t0)
+			r.Check(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), ResponseAnswer, t0)
 		}
 	})
 	b.Run("reply-parallel", func(b *testing.B) {
@@ -501,7 +501,7 @@ func TestRRLOnHandlerReplies(t *testing.T) {
 	if a := ask("www.example.test.", mdns.TypeA, netip.MustParseAddr("192.0.3.1")); a != ActionSend {
 		t.Errorf("another prefix: %v", a)
 	}
-	if k, _ := ResponseKey(SlipReply(&mdns.Msg{MsgHdr: mdns.MsgHdr{Rcode: mdns.RcodeRefused}})); k != KindError {
+	if k, _ := ResponseKey(SlipReply(&mdns.Msg{MsgHdr: mdns.MsgHdr{Rcode: mdns.RcodeRefused}})); k != ResponseError {
 		t.Errorf("slip of a REFUSED is %v", k)
 	}
 }

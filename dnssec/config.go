@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/duration"
 )
 
 // Defaults for Config.
@@ -26,24 +28,9 @@ type Config struct {
 	CacheSize int      `toml:"cache_size"` // cached RRset signatures per zone (default 16384)
 }
 
-// Duration is a time.Duration written as a Go duration string ("168h").
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as a Go duration string ("5s"):
+// the one config duration type, shared by every section.
+type Duration = duration.Duration
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/duration"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -61,26 +63,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Duration is a time.Duration written as a Go duration string ("5s").
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
+// Duration is a time.Duration written as a Go duration string ("5s"):
+// the one config duration type, shared by every section.
+type Duration = duration.Duration
 
 // Check types.
 const (
