@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -51,9 +53,9 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		dst := make([]byte, replyBufSize)
-		panics := counterValue(t, env.h.m.panics)
+		panics := testsupport.CounterValue(env.h.m.panics)
 		out := env.h.Handle(dst, pkt, testClient, tcp)
-		if counterValue(t, env.h.m.panics) != panics {
+		if testsupport.CounterValue(env.h.m.panics) != panics {
 			// The fake zones panic on purpose for panic.example.test. only.
 			r := new(mdns.Msg)
 			if r.Unpack(pkt) != nil || len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, "panic.example.test.") {

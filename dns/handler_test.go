@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/godwit-dns/godwit/zones"
 )
@@ -233,15 +233,6 @@ func ecsOf(m *mdns.Msg) *mdns.EDNS0_SUBNET {
 	return nil
 }
 
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
 // flags renders the header bits a test cares about.
 func flags(m *mdns.Msg) string {
 	var f []string
@@ -397,7 +388,7 @@ func TestHandlerPanicCounted(t *testing.T) {
 	if r == nil || r.Rcode != mdns.RcodeServerFailure {
 		t.Fatalf("reply = %v, want SERVFAIL", r)
 	}
-	if got := counterValue(t, env.h.m.panics); got != 1 {
+	if got := testsupport.CounterValue(env.h.m.panics); got != 1 {
 		t.Errorf("panics counted = %v, want 1", got)
 	}
 }
@@ -770,7 +761,7 @@ func TestHandlerTruncation(t *testing.T) {
 			if o := r.IsEdns0(); o != nil && tt.req.IsEdns0().Option != nil && len(o.Option) != 1 {
 				t.Errorf("NSID not kept in the OPT: %v", o)
 			}
-			if tt.tc && counterValue(t, env.h.m.truncated) != 1 {
+			if tt.tc && testsupport.CounterValue(env.h.m.truncated) != 1 {
 				t.Errorf("truncation not counted")
 			}
 		})

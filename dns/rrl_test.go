@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -315,7 +317,7 @@ func TestRRLMetrics(t *testing.T) {
 	for range 11 {
 		r.Check(src, ResponseAnswer, t0)
 	}
-	if s, d := counterValue(t, r.slipped), counterValue(t, r.dropped); s != 5 || d != 5 {
+	if s, d := testsupport.CounterValue(r.slipped), testsupport.CounterValue(r.dropped); s != 5 || d != 5 {
 		t.Errorf("counted slip %v drop %v, want 5 and 5", s, d)
 	}
 	mfs, err := reg.Gather()

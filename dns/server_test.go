@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -277,7 +279,7 @@ func TestServerTCPMaxConnsEvictsLeastRecent(t *testing.T) {
 	if _, err := readTCP(b); err != nil {
 		t.Errorf("recent connection: %v", err)
 	}
-	if got := counterValue(t, s.tcpEvicted); got != 1 {
+	if got := testsupport.CounterValue(s.tcpEvicted); got != 1 {
 		t.Errorf("evictions counted = %v, want 1", got)
 	}
 }
@@ -349,13 +351,13 @@ func TestServerLibraryReplies(t *testing.T) {
 	}
 	// The response's datagram may still be on its way through the library:
 	// wait for it to be counted.
-	for deadline := time.Now().Add(5 * time.Second); counterValue(t, env.h.m.droppedQR) != 1; {
+	for deadline := time.Now().Add(5 * time.Second); testsupport.CounterValue(env.h.m.droppedQR) != 1; {
 		if time.Now().After(deadline) {
-			t.Fatalf("responses dropped = %v, want 1", counterValue(t, env.h.m.droppedQR))
+			t.Fatalf("responses dropped = %v, want 1", testsupport.CounterValue(env.h.m.droppedQR))
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if got := counterValue(t, env.h.m.rcode[mdns.RcodeFormatError]); got != 2 {
+	if got := testsupport.CounterValue(env.h.m.rcode[mdns.RcodeFormatError]); got != 2 {
 		t.Errorf("FORMERR counted = %v, want 2", got)
 	}
 }
@@ -377,7 +379,7 @@ func TestServerMaxInflightDrops(t *testing.T) {
 	if len(w.out) != 1 {
 		t.Errorf("over the bound: answered")
 	}
-	if got := counterValue(t, env.h.m.droppedBusy); got != 1 {
+	if got := testsupport.CounterValue(env.h.m.droppedBusy); got != 1 {
 		t.Errorf("drops counted = %v, want 1", got)
 	}
 	if got := s.inflight.Load(); got != 1 {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/godwit-dns/godwit/internal/testsupport"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -40,7 +42,7 @@ func TestSlipSameOnEveryPath(t *testing.T) {
 		for _, p := range paths {
 			env := newTestEnv(func(c *Config) { c.NSID = strings.Repeat("n", 128) })
 			env.h.RRL = newRRL(t, func(c *RRLConfig) { c.ResponsesPerSecond = 1; c.Slip = 1 })
-			before := counterValue(t, env.h.m.rcode[q.rcode])
+			before := testsupport.CounterValue(env.h.m.rcode[q.rcode])
 			const n = 6
 			var slip []byte
 			for range n {
@@ -64,7 +66,7 @@ func TestSlipSameOnEveryPath(t *testing.T) {
 				t.Errorf("%s %s: slip %v (%v)", q.name, p.name, m, err)
 			}
 			slips[p.name] = slip
-			counted[p.name] = counterValue(t, env.h.m.rcode[q.rcode]) - before
+			counted[p.name] = testsupport.CounterValue(env.h.m.rcode[q.rcode]) - before
 			if counted[p.name] != n {
 				t.Errorf("%s %s: %v responses counted for %d sent", q.name, p.name, counted[p.name], n)
 			}
