@@ -485,6 +485,11 @@ func (g *Generation) Explain(qname string, qtype uint16, c zones.Client) *zones.
 // though godwit serves: "file:line: warning: message", in file order.
 func Warnings(g *Generation) []string {
 	var out []string
+	for _, z := range g.Zones() {
+		for _, w := range z.Warnings() {
+			out = append(out, w.String())
+		}
+	}
 	for _, w := range append(nsWarnings(g.Zones(), g.Services), configWarnings(g)...) {
 		out = append(out, w.String())
 	}

@@ -254,6 +254,9 @@ func (r *reloader) record(events []fileEvent, g *Generation) []error {
 			}
 			if z := g.zones[e.path]; e.src == srcZone && z != nil {
 				r.s.log.Info("zone loaded", "zone", z.Origin, "file", e.path, "serial", z.Serial, "records", z.Len())
+				for _, w := range z.Warnings() {
+					r.s.log.Warn(w.String())
+				}
 			} else {
 				r.s.log.Info("loaded", "source", e.src, "file", e.path)
 			}

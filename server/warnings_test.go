@@ -145,3 +145,34 @@ check = "flag"
 		t.Errorf("warnings:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// TestZoneWarningsShown: a zone's own warnings (an RRset with two TTLs)
+// are among the warnings check prints and serve logs.
+func TestZoneWarningsShown(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "zones"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zone := "$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nwww 300 A 192.0.2.1\nwww 60 A 192.0.2.2\n"
+	zf := filepath.Join(dir, "zones", "example.test.zone")
+	if err := os.WriteFile(zf, []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "godwit.toml")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path, Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Build(c)
+	defer g.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Warnings(g)
+	if len(w) != 1 || !strings.HasPrefix(w[0], zf+":8: warning: ") {
+		t.Errorf("warnings %q, want one at %s:8", w, zf)
+	}
+}
