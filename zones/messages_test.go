@@ -51,6 +51,8 @@ func TestSyntaxMessages(t *testing.T) {
 			`t.zone:6: mx MX: unclosed parenthesis opened at line 6`,
 			`t.zone:8: www A: "192.0.2.300" is not an IPv4 address`,
 		}},
+		{"a closed parenthesis with a continuation in column 0", "$TTL 300\n@ IN SOA ns1 hostmaster (\nx 3600 600 86400 300 )\n  IN NS ns1\n",
+			[]string{`t.zone:3: @ SOA: "x" is not a serial or a time (a number of seconds, or 1h30m style)`}},
 		{"unclosed parenthesis at the end", "www IN TXT ( \"a\"\n  \"b\"\n",
 			[]string{`t.zone:6: www TXT: unclosed parenthesis opened at line 6`}},
 		{"closing parenthesis alone", "www IN A 192.0.2.1 )\n",
