@@ -233,7 +233,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	origin = canonName(origin)
 
-	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine}
+	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
 	v := newValidator(file, origin, l.maxPerName)
 	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
 	if l.total > 0 {
@@ -411,6 +411,7 @@ type parseState struct {
 	tooLong  *lineReader   // the file with a line or record over maxLine
 	rejected string        // the last $INCLUDE refused for escaping the directory
 	incBytes int64         // bytes read from $INCLUDEd files
+	limit    int64         // the zone's size limit
 }
 
 // syntaxError is the *Error for a limit passed while reading: the zone too
@@ -459,8 +460,17 @@ func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resu
 	if cur != top || strings.Contains(msg, "$INCLUDE") {
 		// In an $INCLUDEd file, or its directive: parse on after the
 		// directive's line in the zone's own file.
-		m, typ := syntaxMessage(msg, tok, hasTok, "")
-		if typ != "" {
+		var rec record
+		if cur != top && inc != nil {
+			rec = inc.recordAt(cur, line, st.limit)
+		}
+		m, typ := syntaxMessage(msg, tok, hasTok, rec.rtype)
+		switch owner := ownerText(rec.owner); {
+		case owner != "" && typ != "":
+			m = owner + " " + typ + ": " + m
+		case owner != "" && msg != "bad owner name":
+			m = owner + ": " + m
+		case typ != "":
 			m = typ + ": " + m
 		}
 		e := &Error{File: cur.name, Line: line, Err: &wrapped{msg: m, err: err}}
@@ -555,6 +565,22 @@ func (f *includeFS) Open(name string) (fs.File, error) {
 	f.st.stack = append(f.st.stack, r)
 	f.st.all = append(f.st.all, r)
 	return r, nil
+}
+
+// recordAt finds the record at line of the $INCLUDEd file r, to name it
+// in an error: the file is read again, under the same rules as before.
+func (f *includeFS) recordAt(r *lineReader, line int, limit int64) record {
+	file, _, err := inputfile.Open(filepath.Clean(filepath.FromSlash("/"+r.parserName)), inputfile.Options{Within: f.realRoot})
+	if err != nil {
+		return record{}
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, limit))
+	if err != nil {
+		return record{}
+	}
+	rec, _ := recordAt(data, resume{line: 1, origin: "."}, line)
+	return rec
 }
 
 func within(root, path string) bool {

@@ -146,7 +146,7 @@ func TestSyntaxMessagesInclude(t *testing.T) {
 	_, err := LoadFile(filepath.Join(dir, "inc.test.zone"))
 	want := []string{
 		filepath.Join(dir, "inc.test.zone") + `:5: www AAAA: "2001:db8::g" is not an IPv6 address`,
-		filepath.Join(dir, "hosts.inc") + `:2: A: "192.0.2.300" is not an IPv4 address`,
+		filepath.Join(dir, "hosts.inc") + `:2: b A: "192.0.2.300" is not an IPv4 address`,
 	}
 	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
