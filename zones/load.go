@@ -476,6 +476,11 @@ func (st *parseState) parseError(err error, inc *includeFS, seg *segment, shift 
 	if errors.Is(err, errIncludeOutside) && inc != nil {
 		msg, hasTok = fmt.Sprintf("$INCLUDE %s: path escapes the zone directory %s", st.rejected, inc.dir), false
 	}
+	if strings.HasPrefix(msg, "failed to open") { // an $INCLUDEd file
+		if _, why, ok := strings.Cut(msg, "': "); ok {
+			msg, hasTok = "$INCLUDE "+excerpt(tok)+": "+why, false
+		}
+	}
 	if cur != top || strings.Contains(msg, "$INCLUDE") {
 		// In an $INCLUDEd file, or its directive: parse on in the
 		// included file after the bad record, then after the

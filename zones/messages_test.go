@@ -161,6 +161,19 @@ func TestSyntaxMessagesInclude(t *testing.T) {
 	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
+
+	// A file that cannot be included is the directive's error; the
+	// record after the directive is read.
+	write("miss.test.zone", "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\n"+
+		"$INCLUDE missing.inc\nwww IN A 192.0.2.300\n")
+	_, err = LoadFile(filepath.Join(dir, "miss.test.zone"))
+	want = []string{
+		filepath.Join(dir, "miss.test.zone") + `:4: $INCLUDE "missing.inc": open ` + filepath.Join(dir, "missing.inc") + `: no such file or directory`,
+		filepath.Join(dir, "miss.test.zone") + `:5: www A: "192.0.2.300" is not an IPv4 address`,
+	}
+	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
 }
 
 // RFC 2181 5.2: the records of an RRset are served with one TTL, the
