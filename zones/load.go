@@ -239,35 +239,39 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	origin = canonName(origin)
 
-	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine}
+	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
 	v := newValidator(file, origin, l.maxPerName)
 	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
 	}
-	at := resume{line: 1, origin: origin}
-	syntax, stopped := 0, 0 // syntax errors; the line reading stopped at
-	lastTTL := int64(-1)    // of the last record read
+	seg := &segment{data: data, name: file, parserName: parserFile, at: resume{line: 1, origin: origin}}
+	syntax, stopped := 0, pos{} // syntax errors; where reading stopped
+	lastTTL := int64(-1)        // of the last record read
 	for {
-		top := &lineReader{br: bytes.NewReader(data), name: file, parserName: parserFile, st: st}
-		parserOrigin, shift := origin, 0
-		if at.off > 0 {
+		at := seg.at
+		top := &lineReader{br: bytes.NewReader(seg.data), name: seg.name, parserName: seg.parserName, st: st}
+		parserOrigin, shift := at.origin, 0
+		if at.off > 0 || seg.include {
 			if at.ttl == "" && lastTTL >= 0 {
 				// A file without $TTL: records may take the previous
 				// record's TTL.
 				at.ttl = strconv.FormatInt(lastTTL, 10)
 			}
-			p := at.prefix(data)
+			p := at.prefix(seg.data)
 			shift = at.line - 1 - strings.Count(p, "\n")
 			top.lines = shift
-			top.br = bufio.NewReader(io.MultiReader(strings.NewReader(p), bytes.NewReader(data[at.off:])))
-			// The file's bytes count once, whatever the parsers re-read.
-			st.budget = l.maxBytes - int64(at.off) - st.incBytes + int64(len(p))
-			parserOrigin = at.origin
+			top.br = bufio.NewReader(io.MultiReader(strings.NewReader(p), bytes.NewReader(seg.data[at.off:])))
+			// The files' bytes count once, whatever the parsers re-read.
+			if seg.include {
+				st.budget += int64(len(p)) + int64(at.off)
+			} else {
+				st.budget = l.maxBytes - int64(at.off) - st.incBytes + int64(len(p))
+			}
 		}
 		st.stack = []*lineReader{top}
 		st.all = append(st.all, top)
-		zp := mdns.NewZoneParser(top, parserOrigin, parserFile)
+		zp := mdns.NewZoneParser(top, parserOrigin, seg.parserName)
 		if inc != nil {
 			inc.st = st
 			zp.SetIncludeAllowed(true)
@@ -306,19 +310,21 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			break
 		}
 		if err == nil {
-			break
+			if seg = seg.then; seg == nil {
+				break
+			}
+			continue
 		}
 		if syntax == maxSyntaxErrors {
-			stopped = top.endLine()
+			stopped = pos{file: top.name, line: top.endLine()}
 			break
 		}
 		syntax++
-		e, next, ok := st.parseError(err, inc, data, at, shift, top)
+		e, next := st.parseError(err, inc, seg, shift, top)
 		v.errs = append(v.errs, e)
-		if !ok {
+		if seg = next; seg == nil {
 			break
 		}
-		at = next
 	}
 	// After a syntax error the apex checks would only repeat it (a bad
 	// SOA record is also a missing one).
@@ -337,8 +343,10 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 			errs[i] = e
 		}
 		switch more := len(v.errs) - n; {
-		case stopped > 0:
-			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors; reading stopped at line %d", more, stopped)})
+		case stopped.line > 0 && stopped.file != file:
+			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors; reading stopped at %s:%d", more, stopped.file, stopped.line)})
+		case stopped.line > 0:
+			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors; reading stopped at line %d", more, stopped.line)})
 		case more > 0:
 			errs = append(errs, &Error{File: file, Err: fmt.Errorf("and %d more errors", more)})
 		}
@@ -418,6 +426,7 @@ type parseState struct {
 	tooLong  *lineReader   // the file with a line or record over maxLine
 	rejected string        // the last $INCLUDE refused for escaping the directory
 	incBytes int64         // bytes read from $INCLUDEd files
+	limit    int64         // the zone's size limit
 }
 
 // syntaxError is the *Error for a limit passed while reading: the zone too
@@ -435,16 +444,27 @@ func (st *parseState) syntaxError(err error, inc *includeFS, limit int64) *Error
 	return &Error{File: cur.name, Line: cur.endLine(), Err: err}
 }
 
+// segment is a stretch of a file that one parser reads: the zone's own
+// file from its start, or the rest of a file after an error.
+type segment struct {
+	data       []byte
+	name       string // for errors, as lineReader.name
+	parserName string // the name the parser knows the file by
+	at         resume
+	include    bool     // data is an $INCLUDEd file
+	then       *segment // what is read after this one: the rest of the file that $INCLUDEd it
+}
+
 // parseError turns the parser's error into an *Error for the file it is
-// about, in an operator's words, and says where to parse on (ok false:
-// nowhere). top is the reader of the zone's own file, started at at, its
-// parser's lines shift lines before the file's. (The parser closes an
-// $INCLUDEd file before it reports an error in it, so the file comes from
-// the error text, which starts with the name the parser knows the file by.)
-func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resume, shift int, top *lineReader) (*Error, resume, bool) {
+// about, in an operator's words, and says where to parse on (nil:
+// nowhere). top reads seg, and its parser's lines are shift lines before
+// the file's. (The parser closes an $INCLUDEd file before it reports an
+// error in it, so the file comes from the error text, which starts with
+// the name the parser knows the file by.)
+func (st *parseState) parseError(err error, inc *includeFS, seg *segment, shift int, top *lineReader) (*Error, *segment) {
 	var pe *mdns.ParseError
 	if !errors.As(err, &pe) {
-		return &Error{File: top.name, Line: top.endLine(), Err: err}, resume{}, false
+		return &Error{File: top.name, Line: top.endLine(), Err: err}, nil
 	}
 	text := pe.Error()
 	cur := top
@@ -463,26 +483,55 @@ func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resu
 	if errors.Is(err, errIncludeOutside) && inc != nil {
 		msg, hasTok = fmt.Sprintf("$INCLUDE %s: path escapes the zone directory %s", st.rejected, inc.dir), false
 	}
+	if strings.HasPrefix(msg, "failed to open") { // an $INCLUDEd file
+		if _, why, ok := strings.Cut(msg, "': "); ok {
+			msg, hasTok = "$INCLUDE "+excerpt(tok)+": "+why, false
+		}
+	}
 	if cur != top || strings.Contains(msg, "$INCLUDE") {
-		// In an $INCLUDEd file, or its directive: parse on after the
-		// directive's line in the zone's own file.
-		m, typ := syntaxMessage(msg, tok, hasTok, "")
-		if typ != "" {
+		// In an $INCLUDEd file, or its directive: parse on in the
+		// included file after the bad record, then after the
+		// directive's line.
+		dirLine := top.endLine()
+		after := seg.then
+		origin := seg.at.origin
+		if rec, ok := recordAt(seg.data, seg.at, dirLine+1); ok {
+			after = &segment{data: seg.data, name: seg.name, parserName: seg.parserName, at: rec.here, include: seg.include, then: seg.then}
+			origin = rec.here.origin
+		}
+		var rec record
+		var next *segment
+		if cur != top && inc != nil {
+			if f := strings.Fields(lineAt(seg.data, seg.at, dirLine)); len(f) > 2 && strings.EqualFold(f[0], "$INCLUDE") {
+				origin = canonName(absName(f[2], origin))
+			}
+			var incData []byte
+			incData, rec = inc.recordAt(cur, line, origin, st.limit)
+			if rec.end > 0 && rec.next.off < len(incData) {
+				next = &segment{data: incData, name: cur.name, parserName: "/" + cur.parserName, at: rec.next, include: true, then: after}
+			}
+		}
+		m, typ := syntaxMessage(msg, tok, hasTok, rec.rtype)
+		switch owner := ownerText(rec.owner); {
+		case owner != "" && typ != "":
+			m = owner + " " + typ + ": " + m
+		case owner != "" && msg != "bad owner name":
+			m = owner + ": " + m
+		case typ != "":
 			m = typ + ": " + m
 		}
-		e := &Error{File: cur.name, Line: line, Err: &wrapped{msg: m, err: err}}
-		if rec, ok := recordAt(data, at, top.endLine()+1); ok {
-			return e, rec.here, true
+		if next == nil {
+			next = after
 		}
-		return e, resume{}, false
+		return &Error{File: cur.name, Line: line, Err: &wrapped{msg: m, err: err}}, next
 	}
-	rec, ok := recordAt(data, at, line)
+	rec, ok := recordAt(seg.data, seg.at, line)
 	if !ok {
 		m, _ := syntaxMessage(msg, tok, hasTok, "")
-		return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, resume{}, false
+		return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, seg.then
 	}
 	var m, typ string
-	next, more := rec.next, rec.next.off < len(data)
+	next, more := rec.next, rec.next.off < len(seg.data)
 	switch {
 	case rec.open > 0 && (rec.unclosed || rec.col0 > 0 && line >= rec.col0):
 		m, typ, line = fmt.Sprintf("unclosed parenthesis opened at line %d", rec.open), rec.rtype, rec.open
@@ -502,7 +551,25 @@ func (st *parseState) parseError(err error, inc *includeFS, data []byte, at resu
 	} else if owner != "" && msg != "bad owner name" {
 		m = owner + ": " + m
 	}
-	return &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}, next, more
+	e := &Error{File: top.name, Line: line, Err: &wrapped{msg: m, err: err}}
+	if !more {
+		return e, seg.then
+	}
+	return e, &segment{data: seg.data, name: seg.name, parserName: seg.parserName, at: next, include: seg.include, then: seg.then}
+}
+
+// lineAt returns line of data, which starts at line at.line at at.off.
+func lineAt(data []byte, at resume, line int) string {
+	off := at.off
+	for ln := at.line; ln < line && off < len(data); ln++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return ""
+		}
+		off += i + 1
+	}
+	l, _, _ := bytes.Cut(data[off:], []byte{'\n'})
+	return string(l)
 }
 
 // excerpt quotes at most excerptLen bytes of s, escaped.
@@ -562,6 +629,22 @@ func (f *includeFS) Open(name string) (fs.File, error) {
 	f.st.stack = append(f.st.stack, r)
 	f.st.all = append(f.st.all, r)
 	return r, nil
+}
+
+// recordAt finds the record at line of the $INCLUDEd file r, to name it
+// in an error: the file is read again, under the same rules as before.
+func (f *includeFS) recordAt(r *lineReader, line int, origin string, limit int64) ([]byte, record) {
+	file, _, err := inputfile.Open(filepath.Clean(filepath.FromSlash("/"+r.parserName)), inputfile.Options{Within: f.realRoot})
+	if err != nil {
+		return nil, record{}
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, limit))
+	if err != nil {
+		return nil, record{}
+	}
+	rec, _ := recordAt(data, resume{line: 1, origin: origin}, line)
+	return data, rec
 }
 
 func within(root, path string) bool {

@@ -51,6 +51,8 @@ func TestSyntaxMessages(t *testing.T) {
 			`t.zone:6: mx MX: unclosed parenthesis opened at line 6`,
 			`t.zone:8: www A: "192.0.2.300" is not an IPv4 address`,
 		}},
+		{"a closed parenthesis with a continuation in column 0", "$TTL 300\n@ IN SOA ns1 hostmaster (\nx 3600 600 86400 300 )\n  IN NS ns1\n",
+			[]string{`t.zone:3: @ SOA: "x" is not a serial or a time (a number of seconds, or 1h30m style)`}},
 		{"unclosed parenthesis at the end", "www IN TXT ( \"a\"\n  \"b\"\n",
 			[]string{`t.zone:6: www TXT: unclosed parenthesis opened at line 6`}},
 		{"closing parenthesis alone", "www IN A 192.0.2.1 )\n",
@@ -129,8 +131,9 @@ func TestSyntaxMessagesBounded(t *testing.T) {
 	}
 }
 
-// An error in an $INCLUDEd file is reported at its own file and line, and
-// the zone's file is read on after the $INCLUDE.
+// An error in an $INCLUDEd file is reported at its own file and line; the
+// included file is read on after it, and the zone's file after the
+// $INCLUDE.
 func TestSyntaxMessagesInclude(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) {
@@ -138,13 +141,35 @@ func TestSyntaxMessagesInclude(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("hosts.inc", "a IN A 192.0.2.1\nb IN A 192.0.2.300\nc IN A 192.0.2.3\n")
+	write("hosts.inc", "a IN A 192.0.2.1\nb IN A 192.0.2.300\n  IN AAAA x\nc IN A 192.0.2.3\n  IN TXT t\n  IN CNAME a\n")
 	write("inc.test.zone", "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\n"+
-		"$INCLUDE hosts.inc\nwww IN AAAA 2001:db8::g\n")
+		"$INCLUDE hosts.inc sub.inc.test.\nwww IN AAAA 2001:db8::g\n$INCLUDE hosts.inc\n")
 	_, err := LoadFile(filepath.Join(dir, "inc.test.zone"))
+	inc := filepath.Join(dir, "hosts.inc")
 	want := []string{
 		filepath.Join(dir, "inc.test.zone") + `:5: www AAAA: "2001:db8::g" is not an IPv6 address`,
-		filepath.Join(dir, "hosts.inc") + `:2: A: "192.0.2.300" is not an IPv4 address`,
+		// Included under sub.inc.test., then under inc.test.: every
+		// error of the file, each time (sorted by line), and no record
+		// outside the zone.
+		inc + `:2: b A: "192.0.2.300" is not an IPv4 address`,
+		inc + `:2: b A: "192.0.2.300" is not an IPv4 address`,
+		inc + `:3: b AAAA: "x" is not an IPv6 address`,
+		inc + `:3: b AAAA: "x" is not an IPv6 address`,
+		inc + `:6: CNAME and other data at c.sub.inc.test. (A at line 4, CNAME at line 6)`,
+		inc + `:6: CNAME and other data at c.inc.test. (A at line 4, CNAME at line 6)`,
+	}
+	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+
+	// A file that cannot be included is the directive's error; the
+	// record after the directive is read.
+	write("miss.test.zone", "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\n"+
+		"$INCLUDE missing.inc\nwww IN A 192.0.2.300\n")
+	_, err = LoadFile(filepath.Join(dir, "miss.test.zone"))
+	want = []string{
+		filepath.Join(dir, "miss.test.zone") + `:4: $INCLUDE "missing.inc": open ` + filepath.Join(dir, "missing.inc") + `: no such file or directory`,
+		filepath.Join(dir, "miss.test.zone") + `:5: www A: "192.0.2.300" is not an IPv4 address`,
 	}
 	if got := messages(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

@@ -136,14 +136,10 @@ func recordAt(data []byte, r resume, line int) (rec record, ok bool) {
 					break scan
 				}
 				ln++
-				if n := i + 1; rec.col0 == 0 && n < len(data) {
-					switch data[n] {
-					case ' ', '\t', '\r', '\n', ';', ')', '(':
-					default:
-						rec.col0 = ln
-						rec.resumeCol0 = st
-						rec.resumeCol0.off, rec.resumeCol0.line = n, ln
-					}
+				if n := i + 1; rec.col0 == 0 && looksLikeRecord(data[n:]) {
+					rec.col0 = ln
+					rec.resumeCol0 = st
+					rec.resumeCol0.off, rec.resumeCol0.line = n, ln
 				}
 			}
 		}
@@ -160,6 +156,30 @@ func recordAt(data []byte, r resume, line int) (rec record, ok bool) {
 		off, ln = i+1, ln+1
 	}
 	return record{}, false
+}
+
+// looksLikeRecord reports whether the line that starts data looks like
+// the start of a record: an owner in column 0, then a class or a type. A
+// record's continuation in parentheses may start in column 0 too, but
+// holds numbers and names only.
+func looksLikeRecord(data []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	switch data[0] {
+	case ' ', '\t', '\r', '\n', ';', ')', '(', '"':
+		return false
+	}
+	line, _, _ := bytes.Cut(data, []byte{'\n'})
+	line, _, _ = bytes.Cut(line, []byte{';'})
+	fields := strings.Fields(string(line))
+	for _, f := range fields[1:min(len(fields), 4)] {
+		f = strings.ToUpper(f)
+		if _, isType := mdns.StringToType[f]; isType || f == "IN" {
+			return true
+		}
+	}
+	return false
 }
 
 // syntaxMessage says a parser error in an operator's words. msg and tok
