@@ -45,12 +45,13 @@ func main() {
 	v6 := flag.Int("v6", 20000, "IPv6 prefixes per site")
 	receiver := flag.String("receiver", "godwit", "who receives the routes: godwit (the speaker, in this process) or bird")
 	cpuProfile := flag.String("cpuprofile", "", "CPU profile of the load (start to convergence)")
+	wProfile := flag.String("withdrawprofile", "", "CPU profile of the withdrawal of one peer")
 	memProfile := flag.String("memprofile", "", "heap profile after convergence")
 	work := flag.String("dir", "", "working directory (default: a temporary one, removed)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	logLevel := flag.String("log", "warn", "speaker log level")
 	flag.Parse()
-	if err := run(*v4, *v6, *receiver, *cpuProfile, *memProfile, *work, *timeout, *logLevel); err != nil {
+	if err := run(*v4, *v6, *receiver, *cpuProfile, *wProfile, *memProfile, *work, *timeout, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "bgp:", err)
 		os.Exit(1)
 	}
@@ -202,7 +203,7 @@ func cpuSeconds(pid string) float64 {
 
 func mib(kb int) string { return fmt.Sprintf("%.0f", float64(kb)/1024) }
 
-func run(n4, n6 int, receiver, cpuProfile, memProfile, dir string, timeout time.Duration, logLevel string) error {
+func run(n4, n6 int, receiver, cpuProfile, wProfile, memProfile, dir string, timeout time.Duration, logLevel string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "godwit-bgp.")
 		if err != nil {
@@ -288,7 +289,7 @@ func run(n4, n6 int, receiver, cpuProfile, memProfile, dir string, timeout time.
 	if receiver == "bird" {
 		return runBird(ctx, dir, ports, got4, got6)
 	}
-	return runGodwit(ctx, dir, ports, got4, got6, first4, first6, cpuProfile, memProfile, logLevel)
+	return runGodwit(ctx, dir, ports, got4, got6, first4, first6, cpuProfile, wProfile, memProfile, logLevel)
 }
 
 func runBird(ctx context.Context, dir string, ports []int, n4, n6 int) error {
@@ -341,7 +342,7 @@ func runBird(ctx context.Context, dir string, ports []int, n4, n6 int) error {
 }
 
 func runGodwit(ctx context.Context, dir string, ports []int, n4, n6 int, probe4, probe6 netip.Prefix,
-	cpuProfile, memProfile, logLevel string) error {
+	cpuProfile, wProfile, memProfile, logLevel string) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return err
@@ -467,6 +468,16 @@ func runGodwit(ctx context.Context, dir string, ports []int, n4, n6 int, probe4,
 	if !hasSite() {
 		return errors.New("probe addresses do not reach the first site")
 	}
+	if wProfile != "" {
+		f, err := os.Create(wProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0 = cpuSeconds("self")
 	t0 = time.Now()
 	if out, err := birdc(dir, "sender", "disable", sites[0]); err != nil {
@@ -485,6 +496,9 @@ func runGodwit(ctx context.Context, dir string, ports []int, n4, n6 int, probe4,
 		}
 	}
 	moved := time.Since(t0)
+	if wProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	// and the counters agree
 	for {
 		ps := sp.Peers()
