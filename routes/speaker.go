@@ -448,7 +448,7 @@ func (s *Speaker) run(ctx context.Context) {
 		}
 		s.cur.Store(t)
 		took := time.Since(start)
-		maxDelay = max(s.deb.maxDelay, 4*took)
+		maxDelay = max(s.deb.maxDelay, publishStretch*took)
 		v4, v6 := t.Len()
 		s.log.Debug("bgp routes published", "v4", v4, "v6", v6, "took", took)
 		s.onChange()
