@@ -45,7 +45,7 @@ type pathSet struct {
 // rib is the speaker's compact view of every peer's Adj-RIB-In, owned by the
 // speaker's run goroutine, and the trie last published from it.
 type rib struct {
-	paths  map[netip.Prefix]uint32 // prefix -> index into sets
+	paths  map[pkey]uint32 // prefix -> index into sets
 	sets   []pathSet
 	setID  map[string]uint32
 	slots  []*peerInfo        // slot -> peer configuration; reusable when its count is 0
@@ -58,13 +58,42 @@ type rib struct {
 
 func newRIB() *rib {
 	r := &rib{
-		paths:  make(map[netip.Prefix]uint32),
+		paths:  make(map[pkey]uint32),
 		setID:  make(map[string]uint32),
 		counts: make(map[netip.Addr]int),
 		dirty:  make(map[netip.Prefix]struct{}),
 	}
 	r.intern(nil) // set 0: empty
 	return r
+}
+
+// pkey is a canonical prefix as a map key without pointers (netip.Prefix
+// holds one for the zone), so that the garbage collector never scans the
+// RIB's millions of entries.
+type pkey struct {
+	hi, lo uint64
+	bits   int16 // prefix length; +256 for IPv4
+}
+
+func keyOf(p netip.Prefix) pkey {
+	a := p.Addr().As16()
+	k := pkey{hi: be64(a[:8]), lo: be64(a[8:]), bits: int16(p.Bits())}
+	if p.Addr().Is4() {
+		k.bits += 256
+	}
+	return k
+}
+
+func (k pkey) prefix() netip.Prefix {
+	var a [16]byte
+	for i := range 8 {
+		a[i], a[8+i] = byte(k.hi>>(56-8*i)), byte(k.lo>>(56-8*i))
+	}
+	ad := netip.AddrFrom16(a)
+	if k.bits >= 256 {
+		return netip.PrefixFrom(ad.Unmap(), int(k.bits-256))
+	}
+	return netip.PrefixFrom(ad, int(k.bits))
 }
 
 // slot returns peer's slot, taking a free one if it has none (-1 when all
@@ -132,9 +161,9 @@ func (r *rib) intern(k []byte) uint32 {
 // set stores prefix p's new set key k (nil: no peer reaches it).
 func (r *rib) set(p netip.Prefix, k []byte) {
 	if len(k) == 0 {
-		delete(r.paths, p)
+		delete(r.paths, keyOf(p))
 	} else {
-		r.paths[p] = r.intern(k)
+		r.paths[keyOf(p)] = r.intern(k)
 	}
 	r.dirty[p] = struct{}{}
 }
@@ -164,7 +193,7 @@ func (r *rib) update(peer *peerInfo, p netip.Prefix, pathLen int) {
 		return
 	}
 	pl := uint16(min(max(pathLen, 0), 0xffff))
-	old := r.sets[r.paths[p]].key
+	old := r.sets[r.paths[keyOf(p)]].key
 	var buf [3 * 8]byte
 	// Any entry of this address (this or a replaced configuration) goes.
 	k := r.without(buf[:0], old, peer.addr)
@@ -183,7 +212,7 @@ func (r *rib) update(peer *peerInfo, p netip.Prefix, pathLen int) {
 // withdraw removes peer's path to p.
 func (r *rib) withdraw(addr netip.Addr, p netip.Prefix) {
 	p = canonical(p)
-	id, ok := r.paths[p]
+	id, ok := r.paths[keyOf(p)]
 	if !ok {
 		return
 	}
@@ -203,7 +232,7 @@ func (r *rib) purge(addr netip.Addr) bool {
 	}
 	gone := make(map[uint32]int64) // old set -> new set, -1 for none; absent: untouched
 	var buf []byte
-	for p, id := range r.paths {
+	for k, id := range r.paths {
 		to, seen := gone[id]
 		if !seen {
 			to = int64(id)
@@ -228,11 +257,11 @@ func (r *rib) purge(addr netip.Addr) bool {
 		switch {
 		case to == int64(id):
 		case to < 0:
-			delete(r.paths, p)
-			r.dirty[p] = struct{}{}
+			delete(r.paths, k)
+			r.dirty[k.prefix()] = struct{}{}
 		default:
-			r.paths[p] = uint32(to)
-			r.dirty[p] = struct{}{}
+			r.paths[k] = uint32(to)
+			r.dirty[k.prefix()] = struct{}{}
 		}
 	}
 	for i, sp := range r.slots {
@@ -252,7 +281,8 @@ func (r *rib) publish() *Table {
 	}
 	if r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths) {
 		t := new(bart.Table[Match])
-		for p, id := range r.paths {
+		for k, id := range r.paths {
+			p := k.prefix()
 			t.Insert(p, Match{Prefix: p, Reach: r.sets[id].reach})
 		}
 		r.tbl = t
@@ -260,7 +290,7 @@ func (r *rib) publish() *Table {
 	} else {
 		t := r.tbl
 		for p := range r.dirty {
-			if id, ok := r.paths[p]; ok {
+			if id, ok := r.paths[keyOf(p)]; ok {
 				t = t.InsertPersist(p, Match{Prefix: p, Reach: r.sets[id].reach})
 			} else {
 				t = t.DeletePersist(p)
@@ -268,7 +298,7 @@ func (r *rib) publish() *Table {
 		}
 		r.tbl = t
 		r.idx = r.idx.apply(r.dirty, func(p netip.Prefix) bool {
-			_, ok := r.paths[p]
+			_, ok := r.paths[keyOf(p)]
 			return ok
 		})
 	}
