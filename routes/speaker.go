@@ -81,6 +81,7 @@ type event struct {
 	pathLen  int
 	withdraw bool
 	down     bool // the peer left Established (or was removed): purge it
+	up       bool // the peer is Established: take its routes again
 }
 
 // NewSpeaker validates cfg and returns a speaker that is not yet running.
@@ -119,12 +120,12 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if s.srv != nil {
 		return errors.New("routes.bgp: speaker already started")
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
 	lvl := new(slog.LevelVar)
-	gl := libLogger(s.log.With("component", "gobgp"), lvl)
+	gl := libLogger(s.log.With("component", "gobgp"), lvl, func(a netip.Addr) { s.sessionDown(runCtx, a) })
 	srv := server.NewBgpServer(server.LoggerOption(gl, lvl))
 	go srv.Serve()
 
-	runCtx, cancel := context.WithCancel(context.Background())
 	fail := func(err error) error {
 		cancel()
 		stopBounded(srv, s.log)
@@ -392,10 +393,23 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 	s.mu.Unlock()
 	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
 		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
+		s.send(ctx, []event{{peer: a, up: true}})
 	} else {
 		s.log.Debug("bgp peer state", "peer", st.NeighborAddress, "state", st.SessionState.String())
 		s.send(ctx, []event{{peer: a, down: true}})
 	}
+}
+
+// sessionDown runs on gobgp's session goroutine the moment peer a's session
+// leaves Established (see libLogger): record it and purge the peer's routes
+// now rather than after gobgp has dropped its own copy of them.
+func (s *Speaker) sessionDown(ctx context.Context, a netip.Addr) {
+	s.mu.Lock()
+	if _, ok := s.peers[a]; ok {
+		s.state[a] = sessionState{state: "idle"}
+	}
+	s.mu.Unlock()
+	s.send(ctx, []event{{peer: a, down: true}})
 }
 
 // fsmStateName is the lower-case state name Peers reports.
@@ -431,6 +445,10 @@ func (s *Speaker) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time // first unpublished change; zero when none
+	// down holds peers whose session has dropped: updates from them that
+	// were still queued when the drop was seen are ignored until the peer
+	// is established again.
+	down := make(map[netip.Addr]bool)
 	maxDelay := s.deb.maxDelay
 	publish := func() {
 		start := time.Now()
@@ -470,13 +488,17 @@ func (s *Speaker) run(ctx context.Context) {
 			s.mu.Unlock()
 			for _, ev := range evs {
 				switch {
+				case ev.up:
+					delete(down, ev.peer)
 				case ev.down:
+					down[ev.peer] = true
 					if n := r.counts[ev.peer]; r.purge(ev.peer) {
 						purged = true
 						s.log.Info("bgp peer down, routes purged", "peer", ev.peer, "prefixes", n)
 					}
 				case ev.withdraw:
 					r.withdraw(ev.peer, ev.prefix)
+				case down[ev.peer]:
 				default:
 					if pi := peers[ev.peer]; pi != nil {
 						r.update(pi, ev.prefix, ev.pathLen)
