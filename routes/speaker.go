@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -51,9 +52,12 @@ type Speaker struct {
 	onChange func()
 	deb      debounce
 
-	mu    sync.Mutex // guards cfg, peers, counts
+	mu    sync.Mutex // guards cfg, peers, state, counts
 	cfg   BGPConfig
 	peers map[netip.Addr]*peerInfo
+	// state is each configured peer's session state as gobgp last reported
+	// it (WatchPeer events): Peers reads this, never gobgp's tables.
+	state map[netip.Addr]sessionState
 	// counts is a copy of the RIB's per-peer prefix counts, for Peers.
 	counts map[netip.Addr]int
 
@@ -64,6 +68,12 @@ type Speaker struct {
 	done   chan struct{}
 }
 
+// sessionState is what Peers reports about one session.
+type sessionState struct {
+	state string    // "idle", ..., "established"
+	since time.Time // when it became established; zero otherwise
+}
+
 // event is one change from gobgp, handed to the run goroutine.
 type event struct {
 	peer     netip.Addr
@@ -71,6 +81,7 @@ type event struct {
 	pathLen  int
 	withdraw bool
 	down     bool // the peer left Established (or was removed): purge it
+	up       bool // the peer is Established: take its routes again
 }
 
 // NewSpeaker validates cfg and returns a speaker that is not yet running.
@@ -92,6 +103,7 @@ func NewSpeaker(cfg BGPConfig, logger *slog.Logger, onChange func()) (*Speaker, 
 		deb:      defaultDebounce,
 		cfg:      cfg,
 		peers:    make(map[netip.Addr]*peerInfo),
+		state:    make(map[netip.Addr]sessionState),
 		counts:   make(map[netip.Addr]int),
 		events:   make(chan []event, 256),
 	}
@@ -108,15 +120,15 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if s.srv != nil {
 		return errors.New("routes.bgp: speaker already started")
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
 	lvl := new(slog.LevelVar)
-	lvl.Set(slog.LevelWarn)
-	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
+	gl := libLogger(s.log.With("component", "gobgp"), lvl, func(a netip.Addr) { s.sessionDown(runCtx, a) })
+	srv := server.NewBgpServer(server.LoggerOption(gl, lvl))
 	go srv.Serve()
 
-	runCtx, cancel := context.WithCancel(context.Background())
 	fail := func(err error) error {
 		cancel()
-		srv.Stop()
+		stopBounded(srv, s.log)
 		return fmt.Errorf("routes.bgp: %w", err)
 	}
 	g := &api.Global{Asn: s.cfg.ASN, RouterId: s.cfg.RouterID, ListenPort: -1}
@@ -128,17 +140,28 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
 		return fail(fmt.Errorf("start: %w", err))
 	}
-	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name:          "global",
-		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
-		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
-	}}); err != nil {
-		return fail(fmt.Errorf("export policy: %w", err))
+	// Nothing enters gobgp's global RIB and nothing is ever exported. The
+	// IMPORT reject is what keeps a full table cheap: without it gobgp runs
+	// best-path selection for every prefix of every peer and computes (then
+	// filters) updates towards every other peer, which at 3 x 1.2M routes
+	// was over half of the CPU and most of the memory. We read each peer's
+	// routes before policy (WatchUpdate), from its Adj-RIB-In.
+	for _, dir := range []api.PolicyDirection{api.PolicyDirection_POLICY_DIRECTION_IMPORT, api.PolicyDirection_POLICY_DIRECTION_EXPORT} {
+		if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+			Name:          "global",
+			Direction:     dir,
+			DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+		}}); err != nil {
+			return fail(fmt.Errorf("%s policy: %w", strings.ToLower(strings.TrimPrefix(dir.String(), "POLICY_DIRECTION_")), err))
+		}
 	}
+	// No WatchAdjInWithdraw: when a session drops, gobgp would first report
+	// one withdrawal per route it held (1.2M for a full table); the peer
+	// event that follows purges them all at once instead.
 	err := srv.WatchEvent(runCtx, server.WatchEventMessageCallbacks{
 		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) { s.onPaths(runCtx, paths) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) { s.onPeer(runCtx, ev) },
-	}, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw(), server.WatchPeer())
+	}, server.WatchUpdate(false, "", ""), server.WatchPeer())
 	if err != nil {
 		return fail(fmt.Errorf("watch: %w", err))
 	}
@@ -161,15 +184,42 @@ func (s *Speaker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop closes every session and stops the speaker. The last Table stays.
+// stopTimeout bounds Stop: gobgp closes each session in turn and drops its
+// Adj-RIB-In, which at full-table size is not instant. After this long
+// Stop returns and leaves the rest to gobgp's goroutines (the process is
+// usually exiting).
+const stopTimeout = 4 * time.Second
+
+// Stop closes every session and stops the speaker within about 4 s. The last
+// Table stays.
 func (s *Speaker) Stop() {
 	if s.srv == nil {
 		return
 	}
 	s.cancel()
 	<-s.done
-	s.srv.Stop()
+	stopBounded(s.srv, s.log)
 	s.srv = nil
+	s.mu.Lock()
+	clear(s.state)
+	s.mu.Unlock()
+}
+
+// stopBounded stops srv (each peer gets a CEASE notification), waiting at
+// most stopTimeout.
+func stopBounded(srv *server.BgpServer, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		_ = srv.StopBgp(ctx, &api.StopBgpRequest{})
+	}()
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		log.Warn("bgp speaker still stopping after the timeout; not waiting", "timeout", stopTimeout)
+	}
 }
 
 // UpdatePeers applies a new peer list at run time: removed peers are closed
@@ -260,6 +310,7 @@ func (s *Speaker) addPeer(ctx context.Context, p PeerConfig) error {
 func (s *Speaker) deletePeer(ctx context.Context, a netip.Addr) error {
 	s.mu.Lock()
 	delete(s.peers, a)
+	delete(s.state, a)
 	s.mu.Unlock()
 	err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()})
 	s.send(ctx, []event{{peer: a, down: true}})
@@ -269,40 +320,22 @@ func (s *Speaker) deletePeer(ctx context.Context, a netip.Addr) error {
 	return nil
 }
 
-// Peers returns the state of every configured peer, in config order.
+// Peers returns the state of every configured peer, in config order. It
+// reads the speaker's own record of session events and prefix counts (as of
+// the last published Table) and never calls into gobgp, so it is cheap at
+// any table size.
 func (s *Speaker) Peers() []PeerState {
 	s.mu.Lock()
-	cfg := slices.Clone(s.cfg.Peers)
-	counts := make(map[netip.Addr]int, len(s.counts))
-	for a, n := range s.counts {
-		counts[a] = n
-	}
-	srv := s.srv
-	s.mu.Unlock()
-
-	live := make(map[netip.Addr]*api.Peer)
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			if p.GetConf() != nil {
-				if a, err := netip.ParseAddr(p.Conf.NeighborAddress); err == nil {
-					live[a] = p
-				}
-			}
-		})
-		cancel()
-	}
-	out := make([]PeerState, 0, len(cfg))
-	for _, pc := range cfg {
+	defer s.mu.Unlock()
+	now := time.Now()
+	out := make([]PeerState, 0, len(s.cfg.Peers))
+	for _, pc := range s.cfg.Peers {
 		a := netip.MustParseAddr(pc.Address)
-		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: counts[a]}
-		if p := live[a]; p != nil {
-			st := p.GetState().GetSessionState()
-			ps.State = strings.ToLower(strings.TrimPrefix(st.String(), "SESSION_STATE_"))
-			if st == api.PeerState_SESSION_STATE_ESTABLISHED {
-				if up := p.GetTimers().GetState().GetUptime(); up != nil && up.IsValid() {
-					ps.Uptime = time.Since(up.AsTime()).Round(time.Second)
-				}
+		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: s.counts[a]}
+		if st, ok := s.state[a]; ok {
+			ps.State = st.state
+			if !st.since.IsZero() {
+				ps.Uptime = now.Sub(st.since).Round(time.Second)
 			}
 		}
 		out = append(out, ps)
@@ -348,12 +381,54 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 		return
 	}
 	st := ev.Peer.State
+	a := st.NeighborAddress.Unmap()
+	ss := sessionState{state: fsmStateName(st.SessionState)}
+	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
+		ss.since = time.Now()
+	}
+	s.mu.Lock()
+	if _, ok := s.peers[a]; ok {
+		s.state[a] = ss
+	}
+	s.mu.Unlock()
 	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
 		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
+		s.send(ctx, []event{{peer: a, up: true}})
 	} else {
 		s.log.Debug("bgp peer state", "peer", st.NeighborAddress, "state", st.SessionState.String())
-		s.send(ctx, []event{{peer: st.NeighborAddress.Unmap(), down: true}})
+		s.send(ctx, []event{{peer: a, down: true}})
 	}
+}
+
+// sessionDown runs on gobgp's session goroutine the moment peer a's session
+// leaves Established (see libLogger): record it and purge the peer's routes
+// now rather than after gobgp has dropped its own copy of them.
+func (s *Speaker) sessionDown(ctx context.Context, a netip.Addr) {
+	s.mu.Lock()
+	if _, ok := s.peers[a]; ok {
+		s.state[a] = sessionState{state: "idle"}
+	}
+	s.mu.Unlock()
+	s.send(ctx, []event{{peer: a, down: true}})
+}
+
+// fsmStateName is the lower-case state name Peers reports.
+func fsmStateName(st bgp.FSMState) string {
+	switch st {
+	case bgp.BGP_FSM_IDLE:
+		return "idle"
+	case bgp.BGP_FSM_CONNECT:
+		return "connect"
+	case bgp.BGP_FSM_ACTIVE:
+		return "active"
+	case bgp.BGP_FSM_OPENSENT:
+		return "opensent"
+	case bgp.BGP_FSM_OPENCONFIRM:
+		return "openconfirm"
+	case bgp.BGP_FSM_ESTABLISHED:
+		return "established"
+	}
+	return "idle"
 }
 
 func (s *Speaker) send(ctx context.Context, evs []event) {
@@ -370,6 +445,10 @@ func (s *Speaker) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time // first unpublished change; zero when none
+	// down holds peers whose session has dropped: updates from them that
+	// were still queued when the drop was seen are ignored until the peer
+	// is established again.
+	down := make(map[netip.Addr]bool)
 	maxDelay := s.deb.maxDelay
 	publish := func() {
 		start := time.Now()
@@ -387,7 +466,7 @@ func (s *Speaker) run(ctx context.Context) {
 		}
 		s.cur.Store(t)
 		took := time.Since(start)
-		maxDelay = max(s.deb.maxDelay, 4*took)
+		maxDelay = max(s.deb.maxDelay, publishStretch*took)
 		v4, v6 := t.Len()
 		s.log.Debug("bgp routes published", "v4", v4, "v6", v6, "took", took)
 		s.onChange()
@@ -402,23 +481,30 @@ func (s *Speaker) run(ctx context.Context) {
 		case evs := <-s.events:
 			now := time.Now()
 			purged := false
+			// A copy of the few configured peers, so that Peers never
+			// waits for a batch (a purge of 1M routes) to be applied.
 			s.mu.Lock()
+			peers := maps.Clone(s.peers)
+			s.mu.Unlock()
 			for _, ev := range evs {
 				switch {
+				case ev.up:
+					delete(down, ev.peer)
 				case ev.down:
+					down[ev.peer] = true
 					if n := r.counts[ev.peer]; r.purge(ev.peer) {
 						purged = true
 						s.log.Info("bgp peer down, routes purged", "peer", ev.peer, "prefixes", n)
 					}
 				case ev.withdraw:
 					r.withdraw(ev.peer, ev.prefix)
+				case down[ev.peer]:
 				default:
-					if pi := s.peers[ev.peer]; pi != nil {
+					if pi := peers[ev.peer]; pi != nil {
 						r.update(pi, ev.prefix, ev.pathLen)
 					}
 				}
 			}
-			s.mu.Unlock()
 			if len(r.dirty) == 0 {
 				continue
 			}

@@ -24,6 +24,8 @@
 # The section "## Large data (1M records, 1M prefixes)" is written to
 # $LARGE_OUT and replaces (or is appended as) that section of $LARGE_DOC.
 # To profile the loads behind start-up: testdata/bench/large/prof.
+# Then the BGP case (three sessions of full tables, beside BIRD):
+# testdata/bench/large/bgp.sh, skipped with LARGE_BGP=0.
 #
 # Environment (defaults in brackets):
 #   LARGE_RECORDS [1000000], LARGE_V4 [1000000], LARGE_V6 [100000]
@@ -32,6 +34,7 @@
 #   LARGE_GODWIT [bin/godwit], LARGE_OUT [bin/bench-large.md]
 #   LARGE_DOC [docs/BENCHMARKS.md]; empty: do not touch it
 #   LARGE_PROF [1]: profile the three loads (testdata/bench/large/prof)
+#   LARGE_BGP [1]: run testdata/bench/large/bgp.sh afterwards (BGP_V4, BGP_V6)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -317,3 +320,7 @@ if [ -n "$DOC" ] && [ -f "$DOC" ]; then
 	log "updated $DOC"
 fi
 cat "$OUT"
+
+if [ "${LARGE_BGP:-1}" = 1 ]; then
+	LARGE_DOC="$DOC" testdata/bench/large/bgp.sh
+fi
