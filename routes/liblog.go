@@ -13,14 +13,14 @@ import (
 // its own words; at Debug an operator wants gobgp's detail too. lvl is set
 // to the threshold gobgp builds records for (Info at least, see below).
 //
-// onDown, when not nil, is called with the peer's address when gobgp logs
-// "Peer Down": its session goroutine does so the moment the session leaves
+// onDown, when not nil, is called with the peer's address and gobgp's
+// reason when gobgp logs "Peer Down": its session goroutine does so the moment the session leaves
 // Established, before the server drops the peer's Adj-RIB-In and only then
 // reports the state change to watchers (at 1.2M routes, tens of seconds of
 // CPU later). This is the earliest signal gobgp v4.8.0 gives; the peer
 // event that follows still purges, so a changed message in a later gobgp
 // only makes the purge later, never wrong.
-func libLogger(log *slog.Logger, lvl *slog.LevelVar, onDown func(netip.Addr)) *slog.Logger {
+func libLogger(log *slog.Logger, lvl *slog.LevelVar, onDown func(a netip.Addr, reason string)) *slog.Logger {
 	h := log.Handler()
 	min := slog.LevelWarn
 	if h.Enabled(context.Background(), slog.LevelDebug) {
@@ -39,7 +39,7 @@ func libLogger(log *slog.Logger, lvl *slog.LevelVar, onDown func(netip.Addr)) *s
 type levelHandler struct {
 	h      slog.Handler
 	min    slog.Level
-	onDown func(netip.Addr)
+	onDown func(netip.Addr, string)
 	key    string // the "Key" attribute added by With
 }
 
@@ -53,7 +53,15 @@ func (l levelHandler) Enabled(ctx context.Context, lv slog.Level) bool {
 func (l levelHandler) Handle(ctx context.Context, r slog.Record) error {
 	if l.onDown != nil && r.Message == "Peer Down" {
 		if a, err := netip.ParseAddr(l.key); err == nil {
-			l.onDown(a.Unmap())
+			reason := ""
+			r.Attrs(func(at slog.Attr) bool {
+				if at.Key == "Reason" {
+					reason = at.Value.String()
+					return false
+				}
+				return true
+			})
+			l.onDown(a.Unmap(), reason)
 		}
 	}
 	if r.Level < l.min || !l.h.Enabled(ctx, r.Level) {

@@ -3,6 +3,7 @@ package routes
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
 // scaleSites are the three site routers one BIRD plays in TestSpeakerScale.
@@ -45,7 +48,7 @@ func startScaleBird(t *testing.T, v4, v6 []netip.Prefix, ports []int) string {
 		fmt.Fprintf(&b, "route %s blackhole;\n", p)
 	}
 	b.WriteString("}\n")
-	dummy := freePort(t, "127.0.0.1")
+	dummy := testsupport.FreePort(t, "127.0.0.1")
 	for k, s := range scaleSites {
 		asn := 65001 + k
 		fmt.Fprintf(&b, "filter to_%s { %s accept; }\n", s, strings.Repeat(fmt.Sprintf("bgp_path.prepend(%d); ", asn), k))
@@ -63,7 +66,7 @@ func startScaleBird(t *testing.T, v4, v6 []netip.Prefix, ports []int) string {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testsupport.LockedBuffer{}
 	cmd := exec.Command("bird", "-f", "-c", conf, "-s", ctl, "-P", filepath.Join(dir, "bird.pid"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -102,7 +105,7 @@ func TestSpeakerScale(t *testing.T) {
 	ports := make([]int, len(scaleSites))
 	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1"}
 	for k, s := range scaleSites {
-		ports[k] = freePort(t, fmt.Sprintf("127.0.0.%d", k+2))
+		ports[k] = testsupport.FreePort(t, fmt.Sprintf("127.0.0.%d", k+2))
 		cfg.Peers = append(cfg.Peers, PeerConfig{Address: fmt.Sprintf("127.0.0.%d", k+2), ASN: uint32(65001 + k),
 			Port: uint16(ports[k]), Datacenter: s, LocalAddress: "127.0.0.1"})
 	}
@@ -111,7 +114,8 @@ func TestSpeakerScale(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	changed := make(chan struct{}, 1)
-	sp, err := NewSpeaker(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), func() {
+	logBuf := &testsupport.LockedBuffer{}
+	sp, err := NewSpeaker(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logBuf), &slog.HandlerOptions{Level: slog.LevelWarn})), func() {
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -213,6 +217,14 @@ func TestSpeakerScale(t *testing.T) {
 		}
 		return ""
 	})
+	// The loss is logged at WARN with the peer and the reason, which the
+	// status page shows too.
+	if ps := sp.Peers(); ps[0].LastError == "" || ps[1].LastError != "" {
+		t.Errorf("last errors %q %q: want ams's reason and none for iad", ps[0].LastError, ps[1].LastError)
+	}
+	if l := logBuf.String(); !strings.Contains(l, "level=WARN msg=\"bgp session down; its routes are withdrawn\"") || !strings.Contains(l, "datacenter=ams") {
+		t.Errorf("no WARN for the lost session in:\n%s", l)
+	}
 
 	t0 = time.Now()
 	sp.Stop()

@@ -35,6 +35,7 @@ type PeerState struct {
 	State      string        // "idle", "connect", "active", "opensent", "openconfirm", "established"
 	Prefixes   int           // routes from this peer currently in the table
 	Uptime     time.Duration // time since the session was established; 0 when it is not
+	LastError  string        // why the session last went down ("" if it never did)
 }
 
 // Speaker is an embedded BGP speaker (gobgp v4) that learns, from each site's
@@ -70,8 +71,9 @@ type Speaker struct {
 
 // sessionState is what Peers reports about one session.
 type sessionState struct {
-	state string    // "idle", ..., "established"
-	since time.Time // when it became established; zero otherwise
+	state   string    // "idle", ..., "established"
+	since   time.Time // when it became established; zero otherwise
+	lastErr string    // why the session last went down
 }
 
 // event is one change from gobgp, handed to the run goroutine.
@@ -122,7 +124,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	lvl := new(slog.LevelVar)
-	gl := libLogger(s.log.With("component", "gobgp"), lvl, func(a netip.Addr) { s.sessionDown(runCtx, a) })
+	gl := libLogger(s.log.With("component", "gobgp"), lvl, func(a netip.Addr, reason string) { s.sessionDown(runCtx, a, reason) })
 	srv := server.NewBgpServer(server.LoggerOption(gl, lvl))
 	go srv.Serve()
 
@@ -333,7 +335,7 @@ func (s *Speaker) Peers() []PeerState {
 		a := netip.MustParseAddr(pc.Address)
 		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: s.counts[a]}
 		if st, ok := s.state[a]; ok {
-			ps.State = st.state
+			ps.State, ps.LastError = st.state, st.lastErr
 			if !st.since.IsZero() {
 				ps.Uptime = now.Sub(st.since).Round(time.Second)
 			}
@@ -387,10 +389,20 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 		ss.since = time.Now()
 	}
 	s.mu.Lock()
-	if _, ok := s.peers[a]; ok {
+	pc, ok := s.peers[a]
+	prev := s.state[a]
+	ss.lastErr = prev.lastErr
+	lost := ok && prev.state == "established" && st.SessionState != bgp.BGP_FSM_ESTABLISHED
+	if lost {
+		ss.lastErr = downReason(st.DisconnectReason.String())
+	}
+	if ok {
 		s.state[a] = ss
 	}
 	s.mu.Unlock()
+	if lost { // not seen through gobgp's "Peer Down" log line first
+		s.log.Warn("bgp session down; its routes are withdrawn", "peer", a, "datacenter", pc.cfg.Datacenter, "reason", ss.lastErr)
+	}
 	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
 		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
 		s.send(ctx, []event{{peer: a, up: true}})
@@ -403,13 +415,26 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 // sessionDown runs on gobgp's session goroutine the moment peer a's session
 // leaves Established (see libLogger): record it and purge the peer's routes
 // now rather than after gobgp has dropped its own copy of them.
-func (s *Speaker) sessionDown(ctx context.Context, a netip.Addr) {
+func (s *Speaker) sessionDown(ctx context.Context, a netip.Addr, reason string) {
 	s.mu.Lock()
-	if _, ok := s.peers[a]; ok {
-		s.state[a] = sessionState{state: "idle"}
+	pc, ok := s.peers[a]
+	was := s.state[a].state
+	if ok {
+		s.state[a] = sessionState{state: "idle", lastErr: downReason(reason)}
 	}
 	s.mu.Unlock()
+	if ok && was == "established" {
+		s.log.Warn("bgp session down; its routes are withdrawn", "peer", a, "datacenter", pc.cfg.Datacenter, "reason", downReason(reason))
+	}
 	s.send(ctx, []event{{peer: a, down: true}})
+}
+
+// downReason is gobgp's reason for a session going down, for people.
+func downReason(reason string) string {
+	if reason == "" {
+		return "session closed"
+	}
+	return reason
 }
 
 // fsmStateName is the lower-case state name Peers reports.

@@ -1,51 +1,21 @@
 package routes
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
-
-// lockedBuffer collects a child's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freePort returns a TCP port that was free on host a moment ago.
-func freePort(t *testing.T, host string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("free port on %s: %v", host, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 type birdPeer struct {
 	name    string
@@ -92,7 +62,7 @@ func startBird(t *testing.T, p birdPeer, port, ourPort int) *exec.Cmd {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testsupport.LockedBuffer{}
 	cmd := exec.Command("bird", "-f", "-c", conf, "-s", filepath.Join(dir, p.name+".ctl"), "-P", filepath.Join(dir, p.name+".pid"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -154,8 +124,8 @@ func TestSpeakerWithBird(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	t.Cleanup(cancel)
 
-	ourPort := freePort(t, "127.0.0.1")
-	portA, portB := freePort(t, "127.0.0.2"), freePort(t, "127.0.0.3")
+	ourPort := testsupport.FreePort(t, "127.0.0.1")
+	portA, portB := testsupport.FreePort(t, "127.0.0.2"), testsupport.FreePort(t, "127.0.0.3")
 	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Listen: fmt.Sprintf("127.0.0.1:%d", ourPort), Peers: []PeerConfig{
 		// We dial ams (its BIRD is passive); fra dials us (we are passive).
 		{Address: "127.0.0.2", ASN: 65001, Port: uint16(portA), Datacenter: "ams", LocalAddress: "127.0.0.1"},
