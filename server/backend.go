@@ -462,7 +462,9 @@ func (b *backend) Explain(ctx context.Context, name, qtype string, client string
 	if _, ok := mdns.IsDomainName(name); !ok {
 		return nil, fmt.Errorf("%w: %q is not a domain name", status.ErrInvalid, name)
 	}
-	return b.s.gen.Load().Explain(mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1}), nil
+	e := b.s.gen.Load().Explain(mdns.Fqdn(name), qt, zones.Client{Addr: addr.Unmap().WithZone(""), SourceBits: -1})
+	b.s.cluster.explainVotes(e, b.s.health.Probes(), time.Now())
+	return e, nil
 }
 
 // Override sets an admin override. An unknown datacenter, or an address

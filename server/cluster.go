@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/godwit-dns/godwit/cluster"
 	"github.com/godwit-dns/godwit/health"
 	"github.com/godwit-dns/godwit/status"
+	"github.com/godwit-dns/godwit/zones"
 )
 
 // clusterLink joins this instance to the others of its [cluster]: it
@@ -305,4 +307,41 @@ func (l *clusterLink) warnings(now time.Time) []string {
 	}
 	l.mu.Unlock()
 	return w
+}
+
+// explainVotes adds to each health line of e the rule that decided and
+// which vantage points voted, as the live view has them.
+func (l *clusterLink) explainVotes(e *zones.Explanation, probes []health.ProbeInfo, now time.Time) {
+	if l == nil || e == nil || e.Service == nil {
+		return
+	}
+	type key struct {
+		check string
+		addr  netip.Addr
+	}
+	byAnswer := map[key]health.ProbeInfo{}
+	for _, p := range probes {
+		for _, a := range p.Answers {
+			byAnswer[key{p.Check, a}] = p
+		}
+	}
+	for i := range e.Service.Health {
+		h := &e.Service.Health[i]
+		p, ok := byAnswer[key{h.Check, h.Address}]
+		if !ok || p.Decision == nil {
+			continue
+		}
+		var vs []string
+		for _, v := range l.votes(p.Check, p.Addr, now) {
+			site := ""
+			if v.Site != "" {
+				site = "@" + v.Site
+			}
+			vs = append(vs, fmt.Sprintf("%s%s %s %s ago", v.Instance, site, v.State, v.Age.Round(100*time.Millisecond)))
+		}
+		h.Votes = p.Decision.Reason
+		if len(vs) > 0 {
+			h.Votes += " [" + strings.Join(vs, ", ") + "]"
+		}
+	}
 }

@@ -133,6 +133,11 @@ func TestAcceptanceCluster(t *testing.T) {
 	until("partition, local rule: ns1 drops ams", []string{"ns1"}, local, iad, margin)
 	until("partition, local rule: the others keep ams", []string{"ns2", "ns3"}, local, ams, margin)
 
+	if ex := explainText(t, inst["ns1"], www, "192.0.2.1"); !strings.Contains(ex, "quorum 2 of 3: 1 sees it down [ns1@ams down") ||
+		!strings.Contains(ex, "ns2@iad up") || !strings.Contains(ex, "ns3@sin up") {
+		t.Errorf("ns1's explain does not say which vantage points voted:\n%s", ex)
+	}
+
 	// 2. An override set on one instance is in every instance's answers
 	// within one second.
 	statusPost(t, inst["ns2"], "/api/v1/override", `{"kind":"datacenter","key":"ams","state":"drain"}`)
