@@ -32,6 +32,14 @@ func (s *Server) snapshot() Snapshot {
 	return snap
 }
 
+// staleSnapshot makes the next read ask the Backend again: after an
+// override or a reload, a reader must not see the state from before it.
+func (s *Server) staleSnapshot() {
+	s.snapMu.Lock()
+	s.snapAt = time.Time{}
+	s.snapMu.Unlock()
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.snapshot())
 }
@@ -186,6 +194,7 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 		s.backendError(w, "override", err)
 		return
 	}
+	s.staleSnapshot() // the next read shows the override
 	s.log.Info("admin override", "kind", req.Kind, "key", req.Key, "state", req.State, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]string{"result": "ok", "kind": req.Kind, "key": req.Key, "state": req.State})
 }
@@ -200,6 +209,7 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hist.note(Event{Time: time.Now(), Kind: EventReload, Text: "reload requested over the API"})
+	s.staleSnapshot()
 	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
 }
 
