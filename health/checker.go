@@ -56,6 +56,9 @@ type ProbeInfo struct {
 	Rise        int           `json:"rise"`
 	Fall        int           `json:"fall"`
 	Interval    time.Duration `json:"interval_ns"`
+	// Decision is the effective state from every vantage point's verdict
+	// and the rule that decided it; nil without a cluster (Voting).
+	Decision *Decision `json:"decision,omitempty"`
 }
 
 // Checker runs the probes and publishes a View after every change. Every
@@ -76,9 +79,11 @@ type Checker struct {
 	answers   map[viewKey]probeKey // answered address -> its probe
 	stateFile string
 	ov        overrides
-	lim       Limits          // on the state file
-	known     known           // what the targets of the last Update have
-	knownOnly bool            // see RestrictOverrides
+	lim       Limits // on the state file
+	known     known  // what the targets of the last Update have
+	knownOnly bool   // see RestrictOverrides
+	voting    Voting // see SetVoting
+	decisions map[probeKey]Decision
 	ctx       context.Context // set by Start
 	stop      context.CancelFunc
 	stopped   bool
@@ -394,7 +399,11 @@ func (c *Checker) record(p *probe, err error, latency, delay time.Duration) {
 		c.publishLocked()
 	}
 	to, lastErr := p.m.state, p.lastErr
+	report := c.voting.Report
 	c.mu.Unlock()
+	if report != nil && to != StateUnknown {
+		report(p.key.check, p.key.addr, to != StateDown, now)
+	}
 
 	if changed {
 		level := slog.LevelInfo
@@ -471,14 +480,28 @@ func (c *Checker) updateUpGaugeLocked(check string) {
 // publishLocked builds and stores a new View. c.mu must be held.
 func (c *Checker) publishLocked() {
 	v := &View{probes: make(map[viewKey]viewEntry, len(c.answers)), addrOv: c.ov.addr, dcOv: c.ov.dc}
-	for vk, pk := range c.answers {
-		p := c.probes[pk]
-		e := viewEntry{up: p.m.state != StateDown}
-		if !p.deadline.IsZero() {
-			e.deadline = p.deadline.UnixNano()
-		}
-		v.probes[vk] = e
+	var src VoteSource
+	if c.voting.Votes != nil {
+		src = c.voting.Votes()
 	}
+	now := c.now()
+	entries := make(map[probeKey]viewEntry, len(c.probes))
+	decisions := map[probeKey]Decision{}
+	for pk, p := range c.probes {
+		d, up, deadline := c.voting.decide(src, p, now)
+		if src != nil {
+			decisions[pk] = d
+		}
+		e := viewEntry{up: up}
+		if !deadline.IsZero() {
+			e.deadline = deadline.UnixNano()
+		}
+		entries[pk] = e
+	}
+	for vk, pk := range c.answers {
+		v.probes[vk] = entries[pk]
+	}
+	c.decisions = decisions
 	c.view.Store(v)
 }
 
@@ -511,6 +534,14 @@ func (c *Checker) ReloadOverrides() error {
 // written, nothing changes. Without a state file the override lives in
 // memory only.
 func (c *Checker) SetOverride(kind, key, state string) error {
+	return c.SetOverrideFrom(kind, key, state, "")
+}
+
+// SetOverrideFrom is SetOverride for an override set on another instance
+// of a cluster, or published to it from here: origin names that instance
+// ("" = set here, no cluster). The origin is shown with the override and
+// kept in the state file.
+func (c *Checker) SetOverrideFrom(kind, key, state, origin string) error {
 	var st OverrideState
 	clear := strings.EqualFold(state, "clear")
 	if !clear {
@@ -554,6 +585,20 @@ func (c *Checker) SetOverride(kind, key, state string) error {
 	if ov.dc == nil {
 		ov.dc = map[string]OverrideState{}
 	}
+	okey := originKey(kind, key)
+	if kind == KindAddress {
+		okey = originKey(kind, addr.String())
+	}
+	if origin == "" || clear {
+		if _, ok := ov.origin[okey]; ok {
+			delete(ov.origin, okey)
+		}
+	} else {
+		if ov.origin == nil {
+			ov.origin = map[string]string{}
+		}
+		ov.origin[okey] = origin
+	}
 	switch {
 	case kind == KindAddress && clear:
 		delete(ov.addr, addr)
@@ -573,7 +618,7 @@ func (c *Checker) SetOverride(kind, key, state string) error {
 	c.ov = ov
 	c.publishLocked()
 	c.mu.Unlock()
-	c.log.Info("health: override", "kind", kind, "key", key, "state", strings.ToLower(state))
+	c.log.Info("health: override", "kind", kind, "key", key, "state", strings.ToLower(state), "origin", origin)
 	c.changed()
 	return nil
 }
@@ -644,6 +689,10 @@ func (c *Checker) Probes() []ProbeInfo {
 		return cmp.Or(strings.Compare(a.check, b.check), a.addr.Compare(b.addr))
 	}) {
 		p := c.probes[k]
+		var dec *Decision
+		if d, ok := c.decisions[k]; ok {
+			dec = &d
+		}
 		ans := answers[k]
 		slices.SortFunc(ans, netip.Addr.Compare)
 		out = append(out, ProbeInfo{
@@ -653,6 +702,7 @@ func (c *Checker) Probes() []ProbeInfo {
 			Latency: p.latency, LastProbe: p.lastAt, NextProbe: p.nextAt, LastChange: p.m.lastChange,
 			Successes: p.m.ok, Failures: p.m.fail,
 			Rise: p.cfg.Rise, Fall: p.cfg.Fall, Interval: p.cfg.Interval.D(),
+			Decision: dec,
 		})
 	}
 	return out

@@ -117,6 +117,12 @@ type CheckConfig struct {
 	// exec: argv; {address} and {datacenter} are substituted in each element.
 	// Exit status 0 means up. The process group is killed at the timeout.
 	Command []string `toml:"command"`
+
+	// Vote overrides [cluster] rule for this check: "local", "quorum" or
+	// "any" ("" = the cluster's rule). "quorum" takes [cluster] quorum or
+	// quorum_fraction, or a majority (0.51) when the cluster sets neither.
+	// Without a cluster it changes nothing.
+	Vote string `toml:"vote"`
 }
 
 // DefaultCheckConfig returns a check with the default interval, timeout,
@@ -198,6 +204,9 @@ func (c CheckConfig) Validate() error {
 		return bad("rise", "%d is not in 1..100", c.Rise)
 	case c.Fall < 1 || c.Fall > 100:
 		return bad("fall", "%d is not in 1..100", c.Fall)
+	}
+	if _, err := ParseVoteRule(c.Vote); err != nil {
+		return bad("vote", "%q is not local, quorum or any", c.Vote)
 	}
 
 	// Keys that only some types use.

@@ -28,6 +28,9 @@ type Override struct {
 	Kind  string        `json:"kind"` // address | datacenter
 	Key   string        `json:"key"`  // the address or the datacenter name
 	State OverrideState `json:"state"`
+	// Origin is the instance of a cluster the override was set on; ""
+	// for one set here without a cluster.
+	Origin string `json:"origin,omitempty"`
 }
 
 // overrides is the parsed state file. Never modified once published in a
@@ -39,10 +42,15 @@ type overrides struct {
 	// not in force, but written back, so that an override survives a
 	// target leaving the config and coming back.
 	unknown []Override
+	// origin is where an entry came from (a cluster instance), by
+	// originKey; kept in the state file as a "# from <instance>" comment.
+	origin map[string]string
 }
 
+func originKey(kind, key string) string { return kind + " " + key }
+
 func (o overrides) clone() overrides {
-	return overrides{addr: maps.Clone(o.addr), dc: maps.Clone(o.dc), unknown: o.unknown}
+	return overrides{addr: maps.Clone(o.addr), dc: maps.Clone(o.dc), unknown: o.unknown, origin: maps.Clone(o.origin)}
 }
 
 // len counts every entry, unknown ones too.
@@ -70,7 +78,7 @@ func knownOf(targets []Target) known {
 
 // restrict moves the entries for keys k does not know to unknown.
 func (o overrides) restrict(k known) overrides {
-	out := overrides{addr: map[netip.Addr]OverrideState{}, dc: map[string]OverrideState{}}
+	out := overrides{addr: map[netip.Addr]OverrideState{}, dc: map[string]OverrideState{}, origin: o.origin}
 	for _, e := range o.list() {
 		switch {
 		case e.Kind == KindAddress && k.addr[netip.MustParseAddr(e.Key)]:
@@ -87,10 +95,10 @@ func (o overrides) restrict(k known) overrides {
 func (o overrides) list() []Override {
 	out := make([]Override, 0, len(o.addr)+len(o.dc))
 	for _, a := range slices.SortedFunc(maps.Keys(o.addr), netip.Addr.Compare) {
-		out = append(out, Override{Kind: KindAddress, Key: a.String(), State: o.addr[a]})
+		out = append(out, Override{Kind: KindAddress, Key: a.String(), State: o.addr[a], Origin: o.origin[originKey(KindAddress, a.String())]})
 	}
 	for _, d := range slices.Sorted(maps.Keys(o.dc)) {
-		out = append(out, Override{Kind: KindDatacenter, Key: d, State: o.dc[d]})
+		out = append(out, Override{Kind: KindDatacenter, Key: d, State: o.dc[d], Origin: o.origin[originKey(KindDatacenter, d)]})
 	}
 	return out
 }
@@ -157,7 +165,7 @@ func parseOverrides(name string, data []byte, max int) (overrides, error) {
 	o := overrides{addr: map[netip.Addr]OverrideState{}, dc: map[string]OverrideState{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
+		line, comment, _ := strings.Cut(sc.Text(), "#")
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
@@ -179,6 +187,7 @@ func parseOverrides(name string, data []byte, max int) (overrides, error) {
 				return overrides{}, fmt.Errorf("%s:%d: address %s listed twice", name, n, a)
 			}
 			o.addr[a] = st
+			o.setOrigin(KindAddress, a.String(), comment)
 			continue
 		}
 		if looksLikeAddr(f[0]) {
@@ -191,6 +200,7 @@ func parseOverrides(name string, data []byte, max int) (overrides, error) {
 			return overrides{}, fmt.Errorf("%s:%d: datacenter %s listed twice", name, n, excerpt(f[0]))
 		}
 		o.dc[f[0]] = st
+		o.setOrigin(KindDatacenter, f[0], comment)
 	}
 	if err := sc.Err(); err != nil {
 		return overrides{}, fmt.Errorf("%s: %w", name, err)
@@ -198,11 +208,27 @@ func parseOverrides(name string, data []byte, max int) (overrides, error) {
 	return o, nil
 }
 
+// setOrigin records the origin a line's comment names ("from <instance>").
+func (o *overrides) setOrigin(kind, key, comment string) {
+	f := strings.Fields(comment)
+	if len(f) != 2 || f[0] != "from" || len(f[1]) > 64 {
+		return
+	}
+	if o.origin == nil {
+		o.origin = map[string]string{}
+	}
+	o.origin[originKey(kind, key)] = f[1]
+}
+
 func (o overrides) format() []byte {
 	var b bytes.Buffer
 	b.WriteString("# Godwit health overrides: <address|datacenter> up|down|drain\n")
 	b.WriteString("# Written by godwit; edits are picked up on reload.\n")
 	for _, e := range o.list() {
+		if e.Origin != "" {
+			fmt.Fprintf(&b, "%s %s # from %s\n", e.Key, e.State, e.Origin)
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s\n", e.Key, e.State)
 	}
 	if len(o.unknown) > 0 {

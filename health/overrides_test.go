@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,10 +16,10 @@ func TestParseOverridesGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Override{
-		{KindAddress, "192.0.2.10", OverrideDrain},
-		{KindAddress, "2001:db8::10", OverrideDown},
-		{KindDatacenter, "ams", OverrideUp},
-		{KindDatacenter, "iad", OverrideDrain},
+		{KindAddress, "192.0.2.10", OverrideDrain, ""},
+		{KindAddress, "2001:db8::10", OverrideDown, ""},
+		{KindDatacenter, "ams", OverrideUp, ""},
+		{KindDatacenter, "iad", OverrideDrain, ""},
 	}
 	got := o.list()
 	if len(got) != len(want) {
@@ -181,4 +182,36 @@ func FuzzParseOverrides(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOverrideOrigin: an override from another instance keeps its origin,
+// in the list and through the state file.
+func TestOverrideOrigin(t *testing.T) {
+	path := t.TempDir() + "/state"
+	c := New(nil, nil, nil)
+	if err := c.Update(nil, nil, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetOverrideFrom(KindDatacenter, "ams", "drain", "ns2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetOverride(KindAddress, "192.0.2.1", "down"); err != nil {
+		t.Fatal(err)
+	}
+	want := []Override{{KindAddress, "192.0.2.1", OverrideDown, ""}, {KindDatacenter, "ams", OverrideDrain, "ns2"}}
+	if got := c.Overrides(); !slices.Equal(got, want) {
+		t.Fatalf("overrides %v, want %v", got, want)
+	}
+	if err := c.ReloadOverrides(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Overrides(); !slices.Equal(got, want) {
+		t.Fatalf("after reading the state file: %v, want %v", got, want)
+	}
+	if err := c.SetOverrideFrom(KindDatacenter, "ams", "clear", "ns2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Overrides(); !slices.Equal(got, want[:1]) {
+		t.Fatalf("after clear: %v", got)
+	}
 }

@@ -29,6 +29,9 @@ func (r VoteRule) String() string {
 	return fmt.Sprintf("VoteRule(%d)", r)
 }
 
+// MarshalText writes the rule's name, for the status API.
+func (r VoteRule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
 // ParseVoteRule parses "local", "quorum" or "any"; "" is local.
 func ParseVoteRule(s string) (VoteRule, error) {
 	switch s {
@@ -106,13 +109,13 @@ type Local struct {
 
 // Decision is the effective state of one (check, address) and why.
 type Decision struct {
-	Up     bool
-	Rule   VoteRule
-	Down   int    // vantage points that counted and see it down
-	Voters int    // vantage points that counted (this one, if Known, plus fresh remote ones)
-	Need   int    // down votes needed (quorum; 1 for any; 0 for local)
-	Local  bool   // decided by this instance's verdict alone (the local rule or a fallback)
-	Reason string // short, for the status page and explain
+	Up     bool     `json:"up"`
+	Rule   VoteRule `json:"rule"`
+	Down   int      `json:"down"`   // vantage points that counted and see it down
+	Voters int      `json:"voters"` // vantage points that counted (this one, if Known, plus fresh remote ones)
+	Need   int      `json:"need"`   // down votes needed (quorum; 1 for any; 0 for local)
+	Local  bool     `json:"local"`  // decided by this instance's verdict alone (the local rule or a fallback)
+	Reason string   `json:"reason"` // short, for the status page and explain
 }
 
 // Decide returns the effective state of one (check, address) from this

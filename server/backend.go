@@ -213,6 +213,18 @@ func aggregate(n, up, drained int) string {
 	return status.StateDegraded
 }
 
+// overrideOrigins maps (kind, key) to the cluster instance each override
+// was set on.
+func overrideOrigins(ovs []health.Override) map[[2]string]string {
+	m := map[[2]string]string{}
+	for _, o := range ovs {
+		if o.Origin != "" {
+			m[[2]string{o.Kind, o.Key}] = o.Origin
+		}
+	}
+	return m
+}
+
 func overrideMaps(ovs []health.Override) (addr map[netip.Addr]string, dc map[string]string) {
 	addr, dc = map[netip.Addr]string{}, map[string]string{}
 	for _, o := range ovs {
@@ -246,6 +258,19 @@ func (b *backend) Snapshot() status.Snapshot {
 	probes := rt.health.Probes()
 	hs := rt.healthState(g, probes)
 	s.Services, s.Datacenters = hs.services, hs.datacenters
+	origins := overrideOrigins(rt.health.Overrides())
+	for i := range s.Services {
+		for j := range s.Services[i].Targets {
+			for k := range s.Services[i].Targets[j].Addresses {
+				a := &s.Services[i].Targets[j].Addresses[k]
+				a.OverrideOrigin = origins[[2]string{health.KindAddress, a.Address.String()}]
+			}
+		}
+	}
+	for i := range s.Datacenters {
+		s.Datacenters[i].OverrideOrigin = origins[[2]string{health.KindDatacenter, s.Datacenters[i].Name}]
+	}
+	s.Cluster = rt.cluster.status(now)
 
 	if set := g.Set; set != nil {
 		for _, z := range set.Zones() {
@@ -263,6 +288,16 @@ func (b *backend) Snapshot() status.Snapshot {
 	}
 
 	s.Probes = probeStatuses(cfg, probes, rt.health.Overrides())
+	for i, p := range probes {
+		if d := p.Decision; d != nil {
+			ps := &s.Probes[i]
+			ps.Effective, ps.Rule, ps.Reason = status.StateUp, d.Rule.String(), d.Reason
+			if !d.Up {
+				ps.Effective = status.StateDown
+			}
+			ps.Votes = rt.cluster.votes(p.Check, p.Addr, now)
+		}
+	}
 	if rt.bgp != nil {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)
 	}
@@ -283,7 +318,7 @@ func (b *backend) Snapshot() status.Snapshot {
 			d.Share = float64(d.Answers) / float64(led)
 		}
 	}
-	s.Warnings = warnings(&s, rt.files.warnings())
+	s.Warnings = warnings(&s, append(rt.cluster.warnings(now), rt.files.warnings()...))
 	return s
 }
 
@@ -430,7 +465,9 @@ func (b *backend) Explain(ctx context.Context, name, qtype string, client string
 	if _, ok := mdns.IsDomainName(name); !ok {
 		return nil, fmt.Errorf("%w: %q is not a domain name", status.ErrInvalid, name)
 	}
-	return b.s.gen.Load().ExplainQuery(mdns.Fqdn(name), qt, q), nil
+	e := b.s.gen.Load().ExplainQuery(mdns.Fqdn(name), qt, q)
+	b.s.cluster.explainVotes(e, b.s.health.Probes(), time.Now())
+	return e, nil
 }
 
 // Override sets an admin override. An unknown datacenter, or an address
@@ -464,7 +501,14 @@ func (b *backend) Override(ctx context.Context, kind, key, state string) error {
 	default:
 		return fmt.Errorf("%w: kind %q is not address or datacenter", status.ErrInvalid, kind)
 	}
-	if err := rt.health.SetOverride(kind, key, state); err != nil {
+	origin := ""
+	if rt.cluster != nil {
+		// Published to every instance; applied here whatever the engine
+		// says (it never stops an override: away, it is published later).
+		origin = rt.cluster.cfg.Instance
+		_ = rt.cluster.setOverride(ctx, kind, key, state)
+	}
+	if err := rt.health.SetOverrideFrom(kind, key, state, origin); err != nil {
 		if errors.Is(err, health.ErrTooManyOverrides) {
 			return fmt.Errorf("%w: %w", status.ErrInvalid, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/godwit-dns/godwit/cluster"
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
@@ -35,6 +36,7 @@ type Config struct {
 	Check      []health.CheckConfig     `toml:"check"`
 	Service    []zones.ServiceConfig    `toml:"service"`
 	Log        LogConfig                `toml:"log"`
+	Cluster    cluster.Config           `toml:"cluster"`
 
 	path     string           // the file it came from
 	dir      string           // paths in the file are relative to this directory
@@ -102,6 +104,13 @@ func LoadConfig(path string, flags Flags) (*Config, error) {
 	}
 	if err := cfg.Server.Validate(); err != nil {
 		return nil, &ConfigError{File: path, Err: err}
+	}
+	if cfg.Cluster.Enabled() && cfg.Cluster.Instance == "" {
+		// One config file for every instance: each is named by its NSID.
+		cfg.Cluster.Instance = cfg.Server.NSID
+		if err := cfg.Cluster.Validate(); err != nil {
+			return nil, cfg.at("cluster", fmt.Errorf("instance: none set, and server.nsid (or -nsid) cannot stand in: %w", err))
+		}
 	}
 	return cfg, nil
 }
@@ -198,6 +207,10 @@ func (c *Config) resolvePaths() {
 	abs(&c.Geo.ASNDB)
 	abs(&c.Routes.File)
 	abs(&c.Health.StateFile)
+	for _, p := range []*string{&c.Cluster.CredentialsFile, &c.Cluster.NkeyFile, &c.Cluster.UserFile,
+		&c.Cluster.PasswordFile, &c.Cluster.TLSCAFile, &c.Cluster.TLSCertFile, &c.Cluster.TLSKeyFile} {
+		abs(p)
+	}
 	if !c.Log.toStdout() {
 		abs(&c.Log.Queries)
 	}
@@ -275,6 +288,11 @@ func (c *Config) validate() error {
 	check("routes", c.Routes.Validate())
 	check("health", c.Health.Validate())
 	check("log", c.Log.Validate())
+	cl := c.Cluster
+	if cl.Instance == "" {
+		cl.Instance = "nsid" // defaults to server.nsid or -nsid, checked by LoadConfig
+	}
+	check("cluster", cl.Validate())
 	checkNames := make([]string, 0, len(c.Check))
 	for i := range c.Check {
 		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())

@@ -78,6 +78,19 @@ timeout = "-3s"
 			`godwit.toml:13: check.0: check "web": timeout: must be positive`,
 		},
 	}, {
+		name: "cluster errors at their keys",
+		config: `[cluster]
+engine = "nats"
+urls = ["nats://u:secret@127.0.0.1:4222"]
+name = "a b"
+rule = "quorum"
+`,
+		want: []string{
+			`godwit.toml:3: cluster: urls: "nats://u:xxxxx@127.0.0.1:4222": no user or password in URLs; use credentials_file, nkey_file or user_file/password_file`,
+			`godwit.toml:4: cluster: name "a b": 1-64 letters, digits, _ or -`,
+			`godwit.toml:5: cluster: rule quorum: set quorum (a count) or quorum_fraction`,
+		},
+	}, {
 		name:   "a missing zones.dir and missing files at their keys, no service errors after them",
 		config: "[zones]\ndir = \"nozones\"\n[geo]\ncity_db = \"nope.mmdb\"\n[routes]\nfile = \"nope.txt\"\n[[datacenter]]\nname = \"ams\"\n" + svc("www.gslb.example.test."),
 		want: []string{

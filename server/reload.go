@@ -204,6 +204,12 @@ func (r *reloader) reload(ch changes) error {
 		}
 	}
 	cfgNew := g.Config != prev.Config
+	ovBefore := s.health.Overrides()
+	defer func() { // a state file edited by hand: publish what changed
+		if ch.all || ch.state {
+			s.cluster.publishDiff(ovBefore, s.health.Overrides(), !cfgNew)
+		}
+	}()
 	if cfgNew {
 		s.health.SetLimits(g.Config.Health.Limits())
 		err := s.health.Update(g.Config.Check, healthTargets(g.Services), g.Config.Health.StateFile)
@@ -361,6 +367,7 @@ func restartWarnings(run, cfg *Config) map[string]string {
 		add("status.listen", run.Status.Listen, cfg.Status.Listen)
 	}
 	addKeys("status", changedKeys("status", run.Status, cfg.Status, "listen"))
+	addKeys("cluster", changedKeys("cluster", run.Cluster, cfg.Cluster, ""))
 	if run.Geo.UseECS != cfg.Geo.UseECS {
 		add("geo.use_ecs", run.Geo.UseECS, cfg.Geo.UseECS)
 	}

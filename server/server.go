@@ -42,11 +42,12 @@ type Server struct {
 	started time.Time
 	version string
 
-	gen    atomic.Pointer[Generation]
-	routes *routes.Routes  // the static table of the generation with the BGP table
-	bgp    *routes.Speaker // nil without [routes.bgp]
-	health *health.Checker
-	seq    atomic.Uint64 // query counter for round-robin
+	gen     atomic.Pointer[Generation]
+	routes  *routes.Routes  // the static table of the generation with the BGP table
+	bgp     *routes.Speaker // nil without [routes.bgp]
+	health  *health.Checker
+	cluster *clusterLink  // nil without [cluster]
+	seq     atomic.Uint64 // query counter for round-robin
 
 	handler *dns.Handler
 	dns     *dns.Server
@@ -117,6 +118,10 @@ func Start(ctx context.Context, cfg *Config, opt Options) (*Server, error) {
 	s.health = health.New(log.With("subsystem", "health"), s.reg, nil)
 	s.health.RestrictOverrides() // overrides only for what the config knows
 	s.health.SetLimits(cfg.Health.Limits())
+	if err := s.startCluster(ctx, cfg); err != nil {
+		g.Close()
+		return nil, err
+	}
 	s.publish(g)
 	s.files.loaded(g)
 	if err := s.health.Update(cfg.Check, healthTargets(g.Services), cfg.Health.StateFile); err != nil {
@@ -225,6 +230,7 @@ func (s *Server) Shutdown() {
 	if s.health != nil {
 		s.health.Stop()
 	}
+	s.cluster.close()
 	if g := s.gen.Load(); g != nil {
 		g.Close()
 	}

@@ -103,6 +103,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, healthy map[string]bool) *fixture {
 	t.Helper()
+	return newFixtureWith(t, healthy, "")
+}
+
+// newFixtureWith is newFixture with more config (whole sections) at the end.
+func newFixtureWith(t *testing.T, healthy map[string]bool, extra string) *fixture {
+	t.Helper()
 	f := &fixture{dir: t.TempDir(), healthy: map[string]*atomic.Bool{}}
 	var checks strings.Builder
 	for _, dc := range []string{"ams", "fra", "iad"} {
@@ -125,7 +131,7 @@ func newFixture(t *testing.T, healthy map[string]bool) *fixture {
 	}
 	writeFile(t, filepath.Join(f.dir, "zones", "gslb.example.test.zone"), statusZone)
 	path := filepath.Join(f.dir, "godwit.toml")
-	writeFile(t, path, strings.Replace(statusConfig, "{{checks}}", checks.String(), 1))
+	writeFile(t, path, strings.Replace(statusConfig, "{{checks}}", checks.String(), 1)+extra)
 	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)

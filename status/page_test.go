@@ -102,3 +102,38 @@ func TestCountAddresses(t *testing.T) {
 		t.Error("normalize changed the Backend's datacenter slice")
 	}
 }
+
+// TestPageCluster: with a cluster, the page shows the link (and, when it
+// is down, that this instance decides alone), each vantage point's verdict
+// with its age, the effective state with its reason, and an override's
+// origin.
+func TestPageCluster(t *testing.T) {
+	fake := newFake(t)
+	now := fake.snap.Now
+	fake.snap.Cluster = &ClusterStatus{Engine: "nats", Name: "prod", Instance: "ns1", Site: "ams", Rule: "quorum", Quorum: 2,
+		VerdictTTL: 30 * time.Second, Link: "down", LinkSince: now.Add(-time.Minute), LinkError: "connection lost", VantagePoints: 3}
+	fake.snap.Probes = append(fake.snap.Probes, ProbeStatus{Check: "web", Type: "http", Address: netip.MustParseAddr("192.0.2.10"),
+		Datacenter: "ams", State: StateDown, Effective: StateUp, Rule: "quorum", Reason: "quorum 2 of 3: 1 sees it down",
+		Votes: []VoteStatus{{Instance: "ns1", Site: "ams", State: StateDown, At: now.Add(-3 * time.Second)}, {Instance: "ns2", Site: "iad", State: StateUp, At: now.Add(-5 * time.Second)}}})
+	fake.snap.Datacenters[0].Override, fake.snap.Datacenters[0].OverrideOrigin = "drain", "ns2"
+	s := New(Config{}, fake, nil, nil)
+	d := parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes())
+	link := d.all(with("class", "cluster"))
+	if len(link) != 1 || !strings.Contains(text(link[0]), "deciding on this instance's verdicts") || !strings.Contains(text(link[0]), "connection lost") {
+		t.Fatalf("cluster link rows: %d, %v", len(link), link)
+	}
+	votes := d.all(with("class", "votes"))
+	if len(votes) != 1 {
+		t.Fatalf("%d vote cells, want 1", len(votes))
+	}
+	got := strings.Join(strings.Fields(text(votes[0])), " ")
+	for _, want := range []string{"effective up quorum 2 of 3: 1 sees it down", "ns1@ams down 3s ago", "ns2@iad up 5s ago"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("votes cell %q lacks %q", got, want)
+		}
+	}
+	dc := d.all(with("id", "dc-"+fake.snap.Datacenters[0].Name))
+	if len(dc) != 1 || !strings.Contains(text(dc[0]), "override: drain from ns2") {
+		t.Errorf("datacenter row without the override's origin")
+	}
+}

@@ -76,6 +76,8 @@ type Snapshot struct {
 	Probes      []ProbeStatus      `json:"probes"`
 	Peers       []PeerStatus       `json:"peers"`
 	Files       []FileStatus       `json:"files"`
+	// Cluster is the link to the other instances; nil without [cluster].
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 
 	// Traffic over the recent window (Window long).
 	QPS     float64           `json:"qps"`
@@ -109,6 +111,8 @@ type DatacenterStatus struct {
 	ASNs     []uint32 `json:"asns,omitempty"`
 	State    string   `json:"state"`    // up, degraded, down, drain
 	Override string   `json:"override"` // admin override in force: "", up, down, drain
+	// OverrideOrigin is the cluster instance the override was set on.
+	OverrideOrigin string `json:"override_origin,omitempty"`
 	// Addresses counts the datacenter's distinct target addresses over all
 	// services, Healthy those that no service sees down or drained. The
 	// status server recounts both from Services (an address listed by two
@@ -155,6 +159,8 @@ type AddressStatus struct {
 	Address  netip.Addr `json:"address"`
 	State    string     `json:"state"`    // up, down, drain, unknown
 	Override string     `json:"override"` // admin override in force, "" if none
+	// OverrideOrigin is the cluster instance the override was set on.
+	OverrideOrigin string `json:"override_origin,omitempty"`
 }
 
 // ProbeStatus is one health probe: a check run against one address.
@@ -174,6 +180,41 @@ type ProbeStatus struct {
 	// Successes and Failures are the current consecutive counts.
 	Successes int `json:"successes"`
 	Failures  int `json:"failures"`
+	// With a cluster: Effective is the state every vantage point's
+	// verdict gives (up, down), Rule and Reason how it was decided, and
+	// Votes each vantage point's fresh verdict (this instance's too).
+	Effective string       `json:"effective,omitempty"`
+	Rule      string       `json:"rule,omitempty"`
+	Reason    string       `json:"reason,omitempty"`
+	Votes     []VoteStatus `json:"votes,omitempty"`
+}
+
+// VoteStatus is one vantage point's verdict on a probe's (check, address).
+type VoteStatus struct {
+	Instance string        `json:"instance"`
+	Site     string        `json:"site"`
+	State    string        `json:"state"` // up, down
+	At       time.Time     `json:"at"`    // when it was published
+	Age      time.Duration `json:"age_ns"`
+}
+
+// ClusterStatus is this instance's link to the others of its cluster.
+// It never carries credentials.
+type ClusterStatus struct {
+	Engine         string        `json:"engine"`
+	Name           string        `json:"name"`
+	Instance       string        `json:"instance"`
+	Site           string        `json:"site"`
+	Rule           string        `json:"rule"` // local, quorum, any
+	Quorum         int           `json:"quorum,omitempty"`
+	QuorumFraction float64       `json:"quorum_fraction,omitempty"`
+	VerdictTTL     time.Duration `json:"verdict_ttl_ns"`
+	Link           string        `json:"link"` // connecting, up, down, closed
+	LinkSince      time.Time     `json:"link_since"`
+	LinkError      string        `json:"link_error,omitempty"`
+	Rejected       uint64        `json:"rejected"`    // values from the engine dropped
+	Unpublished    int           `json:"unpublished"` // overrides set here while the engine was away
+	VantagePoints  int           `json:"vantage_points"`
 }
 
 // PeerStatus is one BGP neighbour.

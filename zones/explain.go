@@ -83,6 +83,9 @@ type TraceHealth struct {
 	Override   string     `json:"override,omitempty"` // the admin override that decided: up, down or drain
 	Settle     string     `json:"settle,omitempty"`   // time until it could change; "" when stable
 	Chosen     bool       `json:"chosen"`
+	// Votes, with a cluster, is the rule that decided and which vantage
+	// points voted, filled in by the runtime ("" alone).
+	Votes string `json:"votes,omitempty"`
 }
 
 func traceLocation(l geo.Location) *TraceLocation {
@@ -217,6 +220,9 @@ func (t *Trace) String() string {
 		}
 		if h.Settle != "" {
 			state += ", may change in " + h.Settle
+		}
+		if h.Votes != "" {
+			state += "; " + h.Votes
 		}
 		mark := " "
 		if h.Chosen {

@@ -126,7 +126,11 @@ func (c *ctlClient) override(ctx context.Context, args []string, asJSON bool, st
 			fmt.Fprintln(stdout, "no overrides")
 		}
 		for _, o := range ovs {
-			fmt.Fprintf(stdout, "%-10s %-40s %s\n", o.Kind, o.Key, o.State)
+			from := ""
+			if o.Origin != "" {
+				from = " (set on " + o.Origin + ")"
+			}
+			fmt.Fprintf(stdout, "%-10s %-40s %s%s\n", o.Kind, o.Key, o.State, from)
 		}
 		return nil
 	case "set":
@@ -157,9 +161,10 @@ func (c *ctlClient) override(ctx context.Context, args []string, asJSON bool, st
 
 // ctlOverride is one override in force, as `ctl override list` shows it.
 type ctlOverride struct {
-	Kind  string `json:"kind"`
-	Key   string `json:"key"`
-	State string `json:"state"`
+	Kind   string `json:"kind"`
+	Key    string `json:"key"`
+	State  string `json:"state"`
+	Origin string `json:"origin,omitempty"` // the cluster instance it was set on
 }
 
 // overridesOf lists the overrides a status snapshot shows, datacenters
@@ -168,7 +173,7 @@ func overridesOf(s *status.Snapshot) []ctlOverride {
 	var out []ctlOverride
 	for _, d := range s.Datacenters {
 		if d.Override != "" {
-			out = append(out, ctlOverride{status.KindDatacenter, d.Name, d.Override})
+			out = append(out, ctlOverride{status.KindDatacenter, d.Name, d.Override, d.OverrideOrigin})
 		}
 	}
 	seen := map[string]bool{}
@@ -177,7 +182,7 @@ func overridesOf(s *status.Snapshot) []ctlOverride {
 			for _, a := range t.Addresses {
 				if k := a.Address.String(); a.Override != "" && !seen[k] {
 					seen[k] = true
-					out = append(out, ctlOverride{status.KindAddress, k, a.Override})
+					out = append(out, ctlOverride{status.KindAddress, k, a.Override, a.OverrideOrigin})
 				}
 			}
 		}
@@ -242,6 +247,10 @@ func writeRaw(w io.Writer, raw []byte) error {
 func printStatus(w io.Writer, s *status.Snapshot) {
 	fmt.Fprintf(w, "godwit %s, up %s, %.1f queries/s, %d queries since start\n",
 		s.Version, s.Now.Sub(s.Started).Round(time.Second), s.QPS, s.Queries)
+	if c := s.Cluster; c != nil {
+		fmt.Fprintf(w, "cluster %s (%s) as %s: link %s since %s, rule %s\n", c.Name, c.Engine, c.Instance, c.Link,
+			c.LinkSince.Format(time.RFC3339), c.Rule)
+	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
