@@ -69,7 +69,7 @@ func (s *Set) Lookup(qname string, qtype uint16) Result {
 			res.Answer, res.Ns = ans, zd.negSOA
 			return res
 		case foundCut:
-			res.Answer, res.Ns, res.Extra = ans, n.x.referral, n.x.glue
+			res.Answer, res.Ns, res.Extra = ans, n.x.cut.referral, n.x.cut.glue
 			res.Authoritative = hop > 0 // the answer section is ours
 			return res
 		case foundExact:

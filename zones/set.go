@@ -65,8 +65,13 @@ type nodeExtra struct {
 	cname       []mdns.RR // the CNAME RRset (one record), nil if none
 	cnameTarget []byte    // its target, lower-case, fully qualified
 
-	referral []mdns.RR // at a cut: the NS RRset
-	glue     []mdns.RR // at a cut: A/AAAA of the NS targets in this zone
+	cut *cutData // at a delegation point
+}
+
+// cutData is the referral a delegation point answers with.
+type cutData struct {
+	referral []mdns.RR // the NS RRset
+	glue     []mdns.RR // A/AAAA of the NS targets in this zone
 }
 
 // rrset is the records of one type at a node and, for NS, MX and SRV, the
@@ -453,9 +458,7 @@ func (s *Set) additional(zd *zoneData) {
 				}
 			}
 			if set.typ == mdns.TypeNS && n.cut {
-				x := n.extra()
-				x.referral = zd.rrs(set)
-				x.glue = s.addresses(zd.rrs(set), zd)
+				n.extra().cut = &cutData{referral: zd.rrs(set), glue: s.addresses(zd.rrs(set), zd)}
 			}
 		}
 	})

@@ -51,6 +51,16 @@ rss_kb() {
 	done
 	echo "$total"
 }
+# pss_kb PID: Pss summed over the process tree (NSD's forked server shares
+# most of its pages with the parent, so summed RSS counts them twice).
+pss_kb() {
+	local total=0 p v
+	for p in $(tree_pids "$1"); do
+		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
 answers() { dig +time=1 +tries=1 -p "$PORT" @127.0.0.1 h1.big.test. A 2>/dev/null | grep -q 'status: NOERROR'; }
 
 t0=$(date +%s%3N)
@@ -60,7 +70,7 @@ until answers; do sleep 0.05; done
 t1=$(date +%s%3N)
 sleep 2
 before=$(rss_kb "$PID")
-echo "nsd: answering after $(( t1 - t0 )) ms; RSS after load $(( before / 1024 )) MiB"
+echo "nsd: answering after $(( t1 - t0 )) ms; RSS after load $(( before / 1024 )) MiB (summed), PSS $(( $(pss_kb "$PID") / 1024 )) MiB"
 echo "h999999x IN A 192.0.2.1" >>"$WORK/big.test.zone"
 kill -HUP "$PID"
 peak=$before
@@ -75,4 +85,4 @@ t2=$(date +%s)
 echo "nsd: reload peak RSS $(( peak / 1024 )) MiB ($(awk -v a="$peak" -v b="$before" 'BEGIN { printf "%.2f", a / b }')x)"
 sleep 60
 after=$(rss_kb "$PID")
-echo "nsd: 60 s after the reload RSS $(( after / 1024 )) MiB ($(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a / b }')x)"
+echo "nsd: 60 s after the reload RSS $(( after / 1024 )) MiB, PSS $(( $(pss_kb "$PID") / 1024 )) MiB ($(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a / b }')x)"
