@@ -21,6 +21,10 @@ const engineSupported = true
 // sends.
 const engineBatch = 32
 
+// engineRecheck is how many receives pass between two checks of the
+// engine's budget against GOMAXPROCS (and every timeout or signal checks).
+const engineRecheck = 64
+
 // engineRecvTimeout is the engine sockets' SO_RCVTIMEO (see engine.go): how
 // often an idle engine thread returns to Go code at the latest.
 const engineRecvTimeout = 20 * time.Millisecond
@@ -102,6 +106,8 @@ type udpEngine struct {
 	sc       *fastScratch
 
 	stopping atomic.Bool
+	raw      bool // wait in raw system calls (engineRawOK, checked every engineRecheck receives)
+	recheck  int  // receives until the next check
 	done     chan struct{}
 
 	in      [engineBatch]unix.Mmsghdr
@@ -155,6 +161,8 @@ func (e *udpEngine) run() {
 		case errno == unix.EAGAIN || errno == unix.EINTR:
 			// The receive timeout or a signal (preemption, GC): back in Go
 			// code, where the runtime can stop this goroutine if it wants.
+			// Idle: check the budget before waiting again.
+			e.recheck = 0
 		default:
 			if e.stopping.Load() {
 				return
@@ -176,8 +184,15 @@ func (e *udpEngine) recv() (int, syscall.Errno) {
 			hd.SetControllen(len(e.ctrlIn[i]))
 		}
 	}
+	if e.recheck <= 0 {
+		// runtime.GOMAXPROCS takes the scheduler's lock: not on every
+		// batch, where a lock holder the OS has descheduled would stall
+		// the engine.
+		e.raw, e.recheck = engineRawOK(), engineRecheck
+	}
+	e.recheck--
 	call := syscall.RawSyscall6
-	if !engineRawOK() {
+	if !e.raw {
 		call = syscall.Syscall6 // GOMAXPROCS was lowered: hand the P back while asleep
 	}
 	n, _, errno := call(unix.SYS_RECVMMSG, uintptr(e.fd),
