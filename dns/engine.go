@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 )
 
-// The packet engine (engine_linux.go) serves a UDP socket from a dedicated,
-// locked OS thread that sleeps in recvmmsg issued as a raw system call. A
+// The packet engine (engine_linux.go) serves a UDP socket from a dedicated
+// goroutine that sleeps in recvmmsg issued as a raw system call, and so
+// occupies one OS thread of its own ("engine thread" below). A
 // raw system call does not tell the Go scheduler that the thread is
 // blocked, so that thread keeps its P (the runtime's permission to run Go
 // code) while it waits for datagrams. With GOMAXPROCS = n, n engine threads

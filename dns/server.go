@@ -15,7 +15,7 @@ import (
 
 // Server runs the UDP and TCP listeners of every listen address and passes
 // queries to a Handler. With io = "auto" on Linux, UDP sockets are served by
-// the packet engine (engine.go, engine_linux.go): a locked OS thread per
+// the packet engine (engine.go, engine_linux.go): a goroutine on a thread of its own per
 // socket that receives and sends batches with recvmmsg/sendmmsg, within a
 // budget of GOMAXPROCS-1 threads per process. Other sockets get a
 // long-lived goroutine that reads, answers (fast path first) and writes one

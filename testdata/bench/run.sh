@@ -479,6 +479,8 @@ EOF
 	target "geo + ECS: qps Godwit / gdnsd ≥ 1.0" "$(ratio geo-ecs gdnsd 4)" ">=" 1.0
 	target "geo + ECS: CPU µs/q Godwit / gdnsd ≤ 1.0" "$(ratio geo-ecs gdnsd 10)" "<=" 1.0
 	target "static: qps Godwit / NSD ≥ 0.9" "$(ratio static nsd 4)" ">=" 0.9
+	target "static: CPU µs/q Godwit / NSD ≤ 1.0" "$(ratio static nsd 10)" "<=" 1.0
+	target "TCP pipelined: qps Godwit / gdnsd ≥ 1.0" "$(ratio tcp gdnsd 4)" ">=" 1.0
 	target "geo + ECS: qps Godwit / PowerDNS geoip ≥ 2.0" "$(ratio geo-ecs pdns 4)" ">=" 2.0
 	for w in "${WORKLOADS[@]}"; do
 		target "$w: Godwit p99 ms at half its max ≤ 1.0" "$(mean godwit "$w" 12)" "<=" 1.0
