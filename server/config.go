@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/godwit-dns/godwit/dns"
+	"github.com/godwit-dns/godwit/dnssec"
 	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
 	"github.com/godwit-dns/godwit/internal/inputfile"
@@ -35,6 +36,7 @@ type Config struct {
 	Check      []health.CheckConfig     `toml:"check"`
 	Service    []zones.ServiceConfig    `toml:"service"`
 	Log        LogConfig                `toml:"log"`
+	DNSSEC     dnssec.Config            `toml:"dnssec"`
 
 	path     string           // the file it came from
 	dir      string           // paths in the file are relative to this directory
@@ -198,6 +200,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.Geo.ASNDB)
 	abs(&c.Routes.File)
 	abs(&c.Health.StateFile)
+	abs(&c.DNSSEC.KeysDir)
 	if !c.Log.toStdout() {
 		abs(&c.Log.Queries)
 	}
@@ -275,6 +278,7 @@ func (c *Config) validate() error {
 	check("routes", c.Routes.Validate())
 	check("health", c.Health.Validate())
 	check("log", c.Log.Validate())
+	check("dnssec", c.DNSSEC.Validate())
 	checkNames := make([]string, 0, len(c.Check))
 	for i := range c.Check {
 		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())

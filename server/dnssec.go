@@ -1,0 +1,167 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/godwit-dns/godwit/dnssec"
+)
+
+// srcKeys is the reload source of the DNSSEC keys directory.
+const srcKeys = "keys"
+
+// signing is the DNSSEC part of a generation: the keys read from
+// [dnssec] keys_dir and the Signers built from them. It is kept from one
+// generation to the next while the keys and the [dnssec] config do not
+// change, so that the signature caches stay warm.
+type signing struct {
+	cfg  dnssec.Config
+	keys *dnssec.Keyring
+	set  *dnssec.Set
+	next time.Time // the next key timing event (zero: none): rebuild then
+}
+
+// Signers returns the generation's DNSSEC signers (nil: nothing is signed).
+// The DNS handler signs the answers of every zone that has one.
+func (g *Generation) Signers() *dnssec.Set {
+	if g.sign == nil {
+		return nil
+	}
+	return g.sign.set
+}
+
+// TypesAt and CutDS answer the handler's questions for denial proofs.
+func (g *Generation) TypesAt(name string) (types []uint16, ok bool) { return g.Set.TypesAt(name) }
+
+// CutDS returns the DS RRset at the delegation point cut, nil when none.
+func (g *Generation) CutDS(cut string) []mdns.RR { return g.Set.CutDS(cut) }
+
+// Keyring returns the keys the generation signs with (nil without
+// [dnssec] keys_dir), for `godwit ds` and the status page.
+func (g *Generation) Keyring() *dnssec.Keyring {
+	if g.sign == nil {
+		return nil
+	}
+	return g.sign.keys
+}
+
+// loadKeys reads the keys directory when it, the [dnssec] config, or (at
+// its next timing event) the clock asks for it; otherwise prev's signing
+// stays, caches and all. A directory that does not load keeps prev's keys.
+func (rep *assembleReport) loadKeys(prev *Generation, cfg *Config, ch changes) *signing {
+	dir := cfg.DNSSEC.KeysDir
+	var old *signing
+	if prev != nil {
+		old = prev.sign
+	}
+	now := time.Now()
+	if old != nil && !ch.all && !ch.keys && old.cfg == cfg.DNSSEC && (old.next.IsZero() || now.Before(old.next)) {
+		return old
+	}
+	if dir == "" {
+		return nil
+	}
+	kr, err := dnssec.LoadDir(dir)
+	if err != nil {
+		rep.fail(srcKeys, dir, keysError(cfg, err))
+		if old != nil && old.cfg.KeysDir == dir {
+			return old
+		}
+		return nil
+	}
+	set, err := dnssec.NewSet(kr, cfg.DNSSEC, nil)
+	if err != nil {
+		// The zones that can sign are in set; the others are reported.
+		rep.fail(srcKeys, dir, fmt.Errorf("%s: %w", dir, err))
+	} else {
+		rep.ok(srcKeys, dir)
+	}
+	return &signing{cfg: cfg.DNSSEC, keys: kr, set: set, next: kr.NextChange(now)}
+}
+
+// keysError places a missing keys directory at the line of keys_dir.
+func keysError(cfg *Config, err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return cfg.at("dnssec.keys_dir", pe)
+	}
+	if errors.Is(err, dnssec.ErrNoKeys) {
+		return cfg.at("dnssec.keys_dir", err)
+	}
+	return err
+}
+
+// CheckKeys is what `godwit check` runs on the keys: dnssec.Check against
+// the zones g serves, at now. It returns warnings (keys for a zone not
+// served, an unsigned zone inside a signed one) and every error at once.
+func CheckKeys(g *Generation, now time.Time) (warnings []string, err error) {
+	cfg := g.Config.DNSSEC
+	if cfg.KeysDir == "" {
+		return nil, nil
+	}
+	var served []string
+	for _, z := range g.Zones() {
+		served = append(served, z.Origin)
+	}
+	ws, err := dnssec.Check(cfg.KeysDir, cfg, served, now)
+	for _, w := range ws {
+		if rest, ok := strings.CutPrefix(w, cfg.KeysDir+": "); ok {
+			warnings = append(warnings, cfg.KeysDir+": warning: "+rest)
+		} else {
+			warnings = append(warnings, g.Config.path+": warning: "+w)
+		}
+	}
+	if err != nil {
+		err = keysError(g.Config, err)
+	}
+	return warnings, err
+}
+
+// DS returns the DS records of zone from the keys directory of cfg, as
+// `godwit ds` prints them.
+func DS(cfg *Config, zone string, now time.Time) ([]*mdns.DS, error) {
+	if cfg.DNSSEC.KeysDir == "" {
+		return nil, &ConfigError{File: cfg.path, Err: errors.New("no [dnssec] keys_dir: no zone is signed")}
+	}
+	kr, err := dnssec.LoadDir(cfg.DNSSEC.KeysDir)
+	if err != nil {
+		return nil, keysError(cfg, err)
+	}
+	zone = mdns.CanonicalName(zone)
+	ds := kr.DS(zone, now)
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%s: no published key for zone %s", cfg.DNSSEC.KeysDir, zone)
+	}
+	return ds, nil
+}
+
+// isKeyFile reports whether base, a file in the keys directory, is one
+// LoadDir reads.
+func isKeyFile(base string) bool {
+	return strings.HasPrefix(base, "K") && (filepath.Ext(base) == ".key" || filepath.Ext(base) == ".private")
+}
+
+// scheduleKeys arranges a keys reload at g's next key timing event, so
+// that a key published, activated, retired or deleted by its metadata
+// takes effect without a reload by hand.
+func (r *reloader) scheduleKeys(g *Generation) {
+	if g == nil || g.sign == nil || g.sign.next.IsZero() {
+		return
+	}
+	r.retryMu.Lock()
+	defer r.retryMu.Unlock()
+	if r.stopped {
+		return
+	}
+	if r.keysTimer != nil {
+		r.keysTimer.Stop()
+	}
+	// A second late, so that the event has passed when the keys are read.
+	r.keysTimer = time.AfterFunc(time.Until(g.sign.next)+time.Second, func() { _ = r.reload(changes{keys: true}) })
+}
