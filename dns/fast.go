@@ -8,6 +8,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/godwit-dns/godwit/dnssec"
 	"github.com/godwit-dns/godwit/zones"
 )
 
@@ -130,8 +131,9 @@ func parseFast(pkt []byte, name []byte) (q fastQuery, ok bool) {
 	}
 	q.qtype = binary.BigEndian.Uint16(pkt[off:])
 	switch {
-	case q.qtype == 0, q.qtype == mdns.TypeOPT, q.qtype >= mdns.TypeTKEY && q.qtype <= mdns.TypeANY:
-		return q, false // meta types, AXFR, IXFR, ANY
+	case q.qtype == 0, q.qtype == mdns.TypeOPT, q.qtype >= mdns.TypeTKEY && q.qtype <= mdns.TypeANY,
+		q.qtype == dnssec.TypeNXNAME:
+		return q, false // meta types, AXFR, IXFR, ANY; NXNAME is FORMERR
 	}
 	off += 4
 	q.qend = off
@@ -407,6 +409,9 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 	z := h.resolver.Answers()
 	if z == nil {
 		return nil, false
+	}
+	if q.edns.do && signsAny(z) {
+		return nil, false // the slow path signs
 	}
 	qname := sc.intern(q.name)
 	sc.res = z.Lookup(qname, q.qtype)

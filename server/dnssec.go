@@ -10,6 +10,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/dnssec"
 )
 
@@ -165,3 +166,5 @@ func (r *reloader) scheduleKeys(g *Generation) {
 	// A second late, so that the event has passed when the keys are read.
 	r.keysTimer = time.AfterFunc(time.Until(g.sign.next)+time.Second, func() { _ = r.reload(changes{keys: true}) })
 }
+
+var _ dns.Signing = (*Generation)(nil)
