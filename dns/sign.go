@@ -31,17 +31,10 @@ func signersOf(z Answers) (Signing, *dnssec.Set) {
 		return nil, nil
 	}
 	set := s.Signers()
-	if set == nil || len(set.Signers()) == 0 {
+	if set == nil {
 		return nil, nil
 	}
 	return s, set
-}
-
-// signsAny reports whether z signs anything: the fast path leaves DO
-// queries to the slow path then.
-func signsAny(z Answers) bool {
-	s, ok := z.(Signing)
-	return ok && s.Signers() != nil
 }
 
 // sign adds the DNSSEC records to m, the answer to q from res (service
@@ -82,7 +75,7 @@ func (h *Handler) sign(m *mdns.Msg, z Answers, res *zones.Result, q mdns.Questio
 		}
 	}
 	if len(m.Answer) > 0 {
-		ans, err := set.AppendSigned(make([]mdns.RR, 0, 2*len(m.Answer)), m.Answer)
+		ans, err := appendSigned(set, make([]mdns.RR, 0, 2*len(m.Answer)), m.Answer)
 		fail(err)
 		m.Answer = ans
 	}
@@ -122,7 +115,7 @@ func (h *Handler) sign(m *mdns.Msg, z Answers, res *zones.Result, q mdns.Questio
 		m.Ns = ns
 	}
 	if len(m.Extra) > 0 {
-		extra, err := set.AppendSigned(make([]mdns.RR, 0, 2*len(m.Extra)+1), m.Extra)
+		extra, err := appendSigned(set, make([]mdns.RR, 0, 2*len(m.Extra)+1), m.Extra)
 		fail(err)
 		m.Extra = extra
 	}
@@ -182,4 +175,27 @@ func signedMsg(m *mdns.Msg) bool {
 		}
 	}
 	return false
+}
+
+// appendSigned is set.AppendSigned with each RRSIG's owner written as the
+// RRset's: the cache may hold the signatures of the same RRset asked for
+// in another case (a wildcard answer takes the query's case), and the
+// fast path writes the owner it answers with.
+func appendSigned(set *dnssec.Set, dst, rrs []mdns.RR) ([]mdns.RR, error) {
+	start := len(dst)
+	dst, err := set.AppendSigned(dst, rrs)
+	owner := ""
+	for i := start; i < len(dst); i++ {
+		h := dst[i].Header()
+		if h.Rrtype != mdns.TypeRRSIG {
+			owner = h.Name
+			continue
+		}
+		if h.Name != owner {
+			c := *dst[i].(*mdns.RRSIG)
+			c.Hdr.Name = owner
+			dst[i] = &c
+		}
+	}
+	return dst, err
 }
