@@ -85,6 +85,25 @@ func TestDelvValidatesGodwit(t *testing.T) {
 	good := anchor("anchor.conf", gslbKSK, csk)
 	wrong := anchor("wrong.conf", gen(t.TempDir(), "-a", "ECDSAP256SHA256", "-f", "KSK", "gslb.example.test"))
 
+	// godwit ds prints the DS that dnssec-dsfromkey makes from the KSK.
+	if dsfromkey, err := exec.LookPath("dnssec-dsfromkey"); err == nil {
+		want, err := exec.Command(dsfromkey, "-2", gslbKSK).Output()
+		if err != nil {
+			t.Fatalf("dnssec-dsfromkey: %v", err)
+		}
+		got, err := exec.Command(godwitBinary(t), "ds", "-config", cfg, "gslb.example.test").CombinedOutput()
+		norm := func(b []byte) string {
+			f := strings.Fields(string(b))
+			if len(f) < 4 {
+				return string(b)
+			}
+			return strings.Join(f[len(f)-4:], " ") // tag, algorithm, digest type, digest
+		}
+		if err != nil || norm(got) != norm(want) {
+			t.Errorf("godwit ds: %v\n%s\nwant the DS of\n%s", err, got, want)
+		}
+	}
+
 	s := startGodwit(t, "-config", cfg)
 	host, port, _ := strings.Cut(s.dnsAddr, ":")
 	run := func(anchorFile, root, name, qtype string, extra ...string) string {
