@@ -9,6 +9,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/dnssec"
@@ -168,3 +169,50 @@ func (r *reloader) scheduleKeys(g *Generation) {
 }
 
 var _ dns.Signing = (*Generation)(nil)
+
+// signingCollector exposes the signers' counters at scrape time, by zone:
+// signatures made, signature cache hits (the hit rate is
+// hits / (hits + signatures)), signing errors, cache entries, and the
+// next key timing event. A signer rebuilt for new keys starts its
+// counters again (a counter reset, as Prometheus expects after one).
+type signingCollector struct {
+	s                          *Server
+	signed, hits, errs, cached *prometheus.Desc
+	nextEvent                  *prometheus.Desc
+}
+
+func newSigningCollector(s *Server) *signingCollector {
+	zone := []string{"zone"}
+	return &signingCollector{
+		s:      s,
+		signed: prometheus.NewDesc("godwit_dnssec_signatures_total", "RRSIGs made (one per RRset and key), cache misses and refreshes included.", zone, nil),
+		hits:   prometheus.NewDesc("godwit_dnssec_cache_hits_total", "RRsets and denial proofs answered from the signature cache.", zone, nil),
+		errs:   prometheus.NewDesc("godwit_dnssec_signing_errors_total", "Signing operations that failed.", zone, nil),
+		cached: prometheus.NewDesc("godwit_dnssec_cache_entries", "Signatures held in the zone's caches.", zone, nil),
+		nextEvent: prometheus.NewDesc("godwit_dnssec_next_key_event_timestamp_seconds",
+			"Unix time of the next key timing event (publish, activate, inactive, delete), when the keys are read again; absent when none.", nil, nil),
+	}
+}
+
+func (c *signingCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.signed, c.hits, c.errs, c.cached, c.nextEvent} {
+		ch <- d
+	}
+}
+
+func (c *signingCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.s.gen.Load()
+	if g == nil || g.sign == nil {
+		return
+	}
+	for _, sg := range g.sign.set.Signers() {
+		st := sg.Stats()
+		ch <- prometheus.MustNewConstMetric(c.signed, prometheus.CounterValue, float64(st.Signatures), sg.Zone())
+		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), sg.Zone())
+		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(st.Errors), sg.Zone())
+		ch <- prometheus.MustNewConstMetric(c.cached, prometheus.GaugeValue, float64(st.Cached), sg.Zone())
+	}
+	if !g.sign.next.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.nextEvent, prometheus.GaugeValue, float64(g.sign.next.Unix()))
+	}
+}

@@ -104,7 +104,7 @@ func (s *Server) startReload(ctx context.Context, cfg *Config) error {
 			Help: "Unix time of the last successful load of a source (config, zone, mmdb, routes, state).",
 		}, []string{"source"}),
 	}
-	if err := errors.Join(s.reg.Register(r.failures), s.reg.Register(r.lastOK)); err != nil {
+	if err := errors.Join(s.reg.Register(r.failures), s.reg.Register(r.lastOK), s.reg.Register(newSigningCollector(s))); err != nil {
 		return err
 	}
 	for _, src := range reloadSources {

@@ -143,6 +143,19 @@ func TestDelvValidatesGodwit(t *testing.T) {
 			t.Errorf("delv %s %s %v: want %q and %q in:\n%s", tc.name, tc.qtype, tc.extra, tc.want, tc.record, out)
 		}
 	}
+	// /metrics counts the signatures made and the cache hits; the server
+	// counts the signed responses.
+	if s.statusAddr != "" {
+		for _, m := range []string{"godwit_dnssec_signatures_total", "godwit_dnssec_cache_hits_total", "godwit_dnssec_signed_responses_total"} {
+			if v := s.metric(t, m); v == 0 {
+				t.Errorf("/metrics: %s is 0 after signed answers", m)
+			}
+		}
+		if v := s.metric(t, "godwit_dnssec_signing_errors_total"); v != 0 {
+			t.Errorf("/metrics: %v signing errors", v)
+		}
+	}
+
 	// A trust anchor that is not the zone's key must not validate.
 	if out := run(wrong, gslb, "geo.gslb.example.test", "A"); strings.Contains(out, "fully validated") || !strings.Contains(out, "resolution failed") {
 		t.Errorf("a wrong trust anchor validated:\n%s", out)
