@@ -12,6 +12,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/godwit-dns/godwit/dnssec"
+	"github.com/godwit-dns/godwit/zones"
 )
 
 // writeTestKey generates a key for zone into dir as dnssec-keygen names
@@ -176,4 +177,89 @@ func BenchmarkSignedFastPath(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestSignedShortenedTTL: a GSLB answer whose TTL a health check shortened
+// is signed with that TTL as the RRSIG's Original TTL, and validates; the
+// ECS scope is echoed as unsigned.
+func TestSignedShortenedTTL(t *testing.T) {
+	h, keys := signedDemoHandler(t)
+	a := h.resolver.(*signedAnswers)
+	for _, ttl := range []uint32{30, 7} {
+		a.pick = func(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
+			addrs, _, _ := selectAddrs(r, qtype, c, buf)
+			return addrs, ttl, 16
+		}
+		for _, fast := range []bool{true, false} {
+			m := withEDNS(query("geo.gslb.example.test.", mdns.TypeA), 1232, true, ecsOpt(netip.MustParsePrefix("81.2.69.0/24")))
+			pkt := mustPack(t, m)
+			var out []byte
+			if fast {
+				var ok bool
+				if out, ok = h.answerFast(make([]byte, replyBufSize), pkt, testClient, newFastScratch()); !ok {
+					t.Fatal("not answered by the fast path")
+				}
+			} else {
+				out = h.handleSlow(make([]byte, replyBufSize), pkt, testClient, false)
+			}
+			r := new(mdns.Msg)
+			if err := r.Unpack(out); err != nil {
+				t.Fatal(err)
+			}
+			sigs := verifySigned(t, r, keys)
+			if s := sigs[mdns.TypeA]; s == nil || s.OrigTtl != ttl {
+				t.Errorf("ttl %d fast %v: RRSIG %v", ttl, fast, s)
+			}
+			var scope uint8
+			for _, o := range r.IsEdns0().Option {
+				if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
+					scope = e.SourceScope
+				}
+			}
+			if scope != 16 {
+				t.Errorf("ttl %d fast %v: ECS scope %d, want 16", ttl, fast, scope)
+			}
+		}
+	}
+}
+
+// FuzzHandleSigned feeds raw packets to a handler over signed zones: it
+// must never panic, and any reply must unpack and fit the UDP limit.
+func FuzzHandleSigned(f *testing.F) {
+	for _, m := range []*mdns.Msg{
+		withEDNS(query("www.example.test.", mdns.TypeA), 1232, true),
+		withEDNS(query("nope.example.test.", mdns.TypeA), 1232, true),
+		withCO(withEDNS(query("nope.gslb.example.test.", mdns.TypeAAAA), 1232, true)),
+		withEDNS(query("geo.gslb.example.test.", mdns.TypeA), 1232, true, ecsOpt(netip.MustParsePrefix("81.2.69.0/24"))),
+		withEDNS(query("example.test.", mdns.TypeDNSKEY), 512, true),
+		withEDNS(query("x.wild.example.test.", mdns.TypeMX), 1232, true),
+		withEDNS(query("www.gslb.example.test.", mdns.TypeDS), 1232, true),
+	} {
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+	}
+	h, _ := signedDemoHandler(f)
+	f.Fuzz(func(t *testing.T, pkt []byte, tcp bool) {
+		if len(pkt) > 65535 {
+			return
+		}
+		panics := counterValue(t, h.m.panics)
+		out := h.Handle(make([]byte, replyBufSize), pkt, testClient, tcp)
+		if counterValue(t, h.m.panics) != panics {
+			t.Fatalf("handler panicked on %x", pkt)
+		}
+		if out == nil {
+			return
+		}
+		r := new(mdns.Msg)
+		if err := r.Unpack(out); err != nil {
+			t.Fatalf("reply does not unpack: %v\nreply %x", err, out)
+		}
+		if !tcp && len(out) > 1232 {
+			t.Fatalf("UDP reply of %d octets", len(out))
+		}
+	})
 }
