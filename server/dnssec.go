@@ -216,3 +216,68 @@ func (c *signingCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.nextEvent, prometheus.GaugeValue, float64(g.sign.next.Unix()))
 	}
 }
+
+// ExplainSigning says whether and how the answer to qname/qtype is signed
+// for a query with the DO bit, for `godwit explain`; "" without
+// [dnssec] keys_dir or outside our zones.
+func (g *Generation) ExplainSigning(qname string, qtype uint16) string {
+	set := g.Signers()
+	if set == nil || g.Set == nil {
+		return ""
+	}
+	res := g.Set.Lookup(qname, qtype)
+	if res.Zone == "" {
+		return ""
+	}
+	last := qname
+	for _, rr := range res.Answer {
+		if c, ok := rr.(*mdns.CNAME); ok {
+			last = c.Target
+		}
+	}
+	sg := set.For(last)
+	if sg == nil {
+		return fmt.Sprintf("dnssec: %s is in no signed zone: the answer goes out unsigned, with or without DO\n", last)
+	}
+	var keys []string
+	now := time.Now()
+	for _, k := range sg.Keys() {
+		role := "ZSK"
+		if k.SEP() {
+			role = "KSK"
+		}
+		state := "published"
+		if k.Active(now) {
+			state = "active"
+		}
+		keys = append(keys, fmt.Sprintf("%d (%s, algorithm %d, %s)", k.Tag, role, k.Algorithm(), state))
+	}
+	cfg := g.Config.DNSSEC.WithDefaults()
+	var how string
+	switch {
+	case qtype == dnssec.TypeNXNAME:
+		how = "a query for NXNAME is answered FORMERR (RFC 9824)"
+	case len(res.Ns) > 0 && res.Ns[0].Header().Rrtype == mdns.TypeNS && res.Service == nil:
+		how = "a referral: NS and glue unsigned, the DS at the cut signed, or a compact NSEC proving there is none"
+	case res.Rcode == mdns.RcodeNameError:
+		how = fmt.Sprintf("%s does not exist: NOERROR (NXDOMAIN if the query sets CO) with the signed SOA and a compact NSEC %s NSEC \\000.%s RRSIG NSEC NXNAME", last, last, last)
+	case res.Service == nil && len(res.Ns) > 0:
+		types, _ := g.Set.TypesAt(last)
+		var names []string
+		for _, t := range types {
+			if t != qtype {
+				names = append(names, mdns.TypeToString[t])
+			}
+		}
+		if strings.EqualFold(last, sg.Zone()) {
+			names = append(names, "DNSKEY")
+		}
+		how = fmt.Sprintf("NODATA: the signed SOA and a compact NSEC at %s listing [%s] plus RRSIG NSEC", last, strings.Join(names, " "))
+	case res.Service != nil:
+		how = "the GSLB addresses are signed online as chosen (a signature per distinct address set and TTL, cached)"
+	default:
+		how = "RRSIGs after every RRset of the answer and of its additional data"
+	}
+	return fmt.Sprintf("dnssec: with DO, signed by zone %s, keys %s\n  %s\n  signatures valid %s from signing (inception %s earlier), made again when less than %s remains\n",
+		sg.Zone(), strings.Join(keys, ", "), how, cfg.Validity.D(), cfg.Backdate.D(), cfg.Refresh.D())
+}

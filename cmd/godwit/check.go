@@ -140,5 +140,6 @@ func cmdExplain(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	fmt.Fprint(stdout, g.ExplainQuery(mdns.Fqdn(rest[0]), qtype, q).String())
+	fmt.Fprint(stdout, g.ExplainSigning(mdns.Fqdn(rest[0]), qtype))
 	return nil
 }

@@ -104,6 +104,17 @@ func TestDelvValidatesGodwit(t *testing.T) {
 		}
 	}
 
+	// godwit explain says how an answer is signed.
+	for q, want := range map[string]string{
+		"geo.gslb.example.test":  "signed by zone gslb.example.test.",
+		"nope.gslb.example.test": "RRSIG NSEC NXNAME",
+	} {
+		out, err := exec.Command(godwitBinary(t), "explain", "-config", cfg, "-client", "81.2.69.142", q, "A").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("godwit explain %s: %v, want %q in\n%s", q, err, want, out)
+		}
+	}
+
 	s := startGodwit(t, "-config", cfg)
 	host, port, _ := strings.Cut(s.dnsAddr, ":")
 	run := func(anchorFile, root, name, qtype string, extra ...string) string {
