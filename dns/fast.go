@@ -420,7 +420,7 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 	qname := sc.intern(q.name)
 	sc.res = z.Lookup(qname, q.qtype)
 	res := &sc.res
-	if sigs != nil && !fastSignable(res) {
+	if sigs != nil && (q.qtype == mdns.TypeDS || !fastSignable(res)) {
 		return nil, false // negative answers, referrals, chains: the slow path signs
 	}
 

@@ -18,7 +18,7 @@ type Signing interface {
 	Signers() *dnssec.Set
 	// TypesAt returns the types present at name (at the wildcard that
 	// matches it; A/AAAA for a service), ok false when it does not exist.
-	TypesAt(name string) (types []uint16, ok bool)
+	TypesAt(name string, qtype uint16) (types []uint16, ok bool)
 	// CutDS returns the DS RRset at the delegation point cut, nil if none.
 	CutDS(cut string) []mdns.RR
 }
@@ -85,7 +85,7 @@ func (h *Handler) sign(m *mdns.Msg, z Answers, res *zones.Result, q mdns.Questio
 		return // glue is not signed
 	case len(m.Ns) > 0 && m.Ns[0].Header().Rrtype == mdns.TypeSOA &&
 		(m.Rcode == mdns.RcodeNameError || m.Rcode == mdns.RcodeSuccess):
-		sg := set.For(last)
+		sg := signerFor(set, last, q.Qtype)
 		if sg == nil {
 			break
 		}
@@ -105,7 +105,7 @@ func (h *Handler) sign(m *mdns.Msg, z Answers, res *zones.Result, q mdns.Questio
 				m.Rcode = mdns.RcodeSuccess // RFC 9824 section 5
 			}
 		} else {
-			types, _ := sz.TypesAt(last)
+			types, _ := sz.TypesAt(last, q.Qtype)
 			proof, err = sg.NoData(last, q.Qtype, types, negTTL)
 		}
 		fail(err)
@@ -177,25 +177,52 @@ func signedMsg(m *mdns.Msg) bool {
 	return false
 }
 
-// appendSigned is set.AppendSigned with each RRSIG's owner written as the
-// RRset's: the cache may hold the signatures of the same RRset asked for
-// in another case (a wildcard answer takes the query's case), and the
-// fast path writes the owner it answers with.
+// appendSigned appends rrs to dst, each RRset followed by its RRSIGs from
+// signerFor (RRsets in no signed zone unsigned), each RRSIG written with
+// its RRset's owner: the cache may hold the signatures of the same RRset
+// asked for in another case (a wildcard answer takes the query's case),
+// and the fast path writes the owner it answers with.
 func appendSigned(set *dnssec.Set, dst, rrs []mdns.RR) ([]mdns.RR, error) {
-	start := len(dst)
-	dst, err := set.AppendSigned(dst, rrs)
-	owner := ""
-	for i := start; i < len(dst); i++ {
-		h := dst[i].Header()
-		if h.Rrtype != mdns.TypeRRSIG {
-			owner = h.Name
-			continue
+	var errs error
+	for i := 0; i < len(rrs); {
+		h0 := rrs[i].Header()
+		j := i + 1
+		for j < len(rrs) {
+			h := rrs[j].Header()
+			if h.Rrtype != h0.Rrtype || h.Class != h0.Class || !strings.EqualFold(h.Name, h0.Name) {
+				break
+			}
+			j++
 		}
-		if h.Name != owner {
-			c := *dst[i].(*mdns.RRSIG)
-			c.Hdr.Name = owner
-			dst[i] = &c
+		dst = append(dst, rrs[i:j]...)
+		if sg := signerFor(set, h0.Name, h0.Rrtype); sg != nil && h0.Rrtype != mdns.TypeRRSIG && h0.Rrtype != mdns.TypeOPT {
+			sigs, err := sg.Sign(rrs[i:j])
+			if err != nil {
+				errs = err
+			} else {
+				for _, s := range sigs.RRSIG {
+					if s.Header().Name != h0.Name {
+						c := *s.(*mdns.RRSIG)
+						c.Hdr.Name = h0.Name
+						s = &c
+					}
+					dst = append(dst, s)
+				}
+			}
+		}
+		i = j
+	}
+	return dst, errs
+}
+
+// signerFor returns the Signer of an RRset at owner of type rrtype: the
+// zone that holds owner, except for DS, which belongs to the parent side
+// of a cut (RFC 4035 2.4), so the zone that holds owner's parent.
+func signerFor(set *dnssec.Set, owner string, rrtype uint16) *dnssec.Signer {
+	if rrtype == mdns.TypeDS {
+		if i, end := mdns.NextLabel(owner, 0); !end {
+			return set.For(owner[i:])
 		}
 	}
-	return dst, err
+	return set.For(owner)
 }

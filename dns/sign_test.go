@@ -20,10 +20,12 @@ type signedAnswers struct {
 	sigs *dnssec.Set
 }
 
-func (a *signedAnswers) Signers() *dnssec.Set                 { return a.sigs }
-func (a *signedAnswers) TypesAt(name string) ([]uint16, bool) { return a.set.TypesAt(name) }
-func (a *signedAnswers) CutDS(cut string) []mdns.RR           { return a.set.CutDS(cut) }
-func (a *signedAnswers) Answers() Answers                     { return a }
+func (a *signedAnswers) Signers() *dnssec.Set { return a.sigs }
+func (a *signedAnswers) TypesAt(name string, qtype uint16) ([]uint16, bool) {
+	return a.set.TypesAt(name, qtype)
+}
+func (a *signedAnswers) CutDS(cut string) []mdns.RR { return a.set.CutDS(cut) }
+func (a *signedAnswers) Answers() Answers           { return a }
 func (a *signedAnswers) ServiceAddrs(r *zones.Result, qtype uint16, c *ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
 	return a.testAnswers.ServiceAddrs(r, qtype, c, buf)
 }
@@ -207,6 +209,15 @@ func TestSignedAnswers(t *testing.T) {
 			}
 			if hasRR(r.Extra, mdns.TypeRRSIG) {
 				t.Errorf("glue signed: %v", r.Extra)
+			}
+		}},
+		{"DS at a nested zone's apex: the parent's proof", do("gslb.example.test.", mdns.TypeDS), mdns.RcodeSuccess, func(t *testing.T, r *mdns.Msg, sigs map[uint16]*mdns.RRSIG) {
+			n := nsecOf(r)
+			if n == nil || !slices.Contains(n.TypeBitMap, mdns.TypeNS) || slices.Contains(n.TypeBitMap, mdns.TypeSOA) {
+				t.Errorf("authority %v", r.Ns)
+			}
+			if s := sigs[mdns.TypeNSEC]; s == nil || s.SignerName != "example.test." {
+				t.Errorf("NSEC signed by %v, want example.test.", s)
 			}
 		}},
 		{"MX with signed additional data", do("example.test.", mdns.TypeMX), mdns.RcodeSuccess, func(t *testing.T, r *mdns.Msg, _ map[uint16]*mdns.RRSIG) {

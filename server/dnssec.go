@@ -38,8 +38,10 @@ func (g *Generation) Signers() *dnssec.Set {
 	return g.sign.set
 }
 
-// TypesAt and CutDS answer the handler's questions for denial proofs.
-func (g *Generation) TypesAt(name string) (types []uint16, ok bool) { return g.Set.TypesAt(name) }
+// TypesAt returns the types at name for the handler's denial proofs.
+func (g *Generation) TypesAt(name string, qtype uint16) (types []uint16, ok bool) {
+	return g.Set.TypesAt(name, qtype)
+}
 
 // CutDS returns the DS RRset at the delegation point cut, nil when none.
 func (g *Generation) CutDS(cut string) []mdns.RR { return g.Set.CutDS(cut) }
@@ -262,7 +264,7 @@ func (g *Generation) ExplainSigning(qname string, qtype uint16) string {
 	case res.Rcode == mdns.RcodeNameError:
 		how = fmt.Sprintf("%s does not exist: NOERROR (NXDOMAIN if the query sets CO) with the signed SOA and a compact NSEC %s NSEC \\000.%s RRSIG NSEC NXNAME", last, last, last)
 	case res.Service == nil && len(res.Ns) > 0:
-		types, _ := g.Set.TypesAt(last)
+		types, _ := g.Set.TypesAt(last, qtype)
 		var names []string
 		for _, t := range types {
 			if t != qtype {

@@ -6,19 +6,20 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// TypesAt returns the types present at name for the NSEC of a DNSSEC
+// TypesAt returns the types present at name, in the zone that answers
+// qtype there, for the NSEC of a DNSSEC
 // NODATA proof: the RRset types of the name itself, or of the wildcard
 // that matches it (RFC 4592); A and/or AAAA for a GSLB service, by the
 // families its targets have. An empty non-terminal has none (ok true).
 // ok is false when name does not exist in the Set (or lies at or below a
 // delegation). It allocates: it is for negative answers only.
-func (s *Set) TypesAt(name string) (types []uint16, ok bool) {
+func (s *Set) TypesAt(name string, qtype uint16) (types []uint16, ok bool) {
 	if s == nil {
 		return nil, false
 	}
 	var buf [nameBufSize]byte
 	lname := lowerName(buf[:0], name)
-	zd := s.findZone(lname)
+	zd := s.zoneFor(lname, qtype) // DS at a nested zone's apex: the parent's side
 	if zd == nil {
 		return nil, false
 	}
