@@ -262,6 +262,7 @@ func (b *backend) Snapshot() status.Snapshot {
 		}
 	}
 
+	s.Keys = g.keyStatuses(now)
 	s.Probes = probeStatuses(cfg, probes, rt.health.Overrides())
 	if rt.bgp != nil {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/godwit-dns/godwit/dns"
 	"github.com/godwit-dns/godwit/dnssec"
+	"github.com/godwit-dns/godwit/status"
 )
 
 // srcKeys is the reload source of the DNSSEC keys directory.
@@ -282,4 +283,32 @@ func (g *Generation) ExplainSigning(qname string, qtype uint16) string {
 	}
 	return fmt.Sprintf("dnssec: with DO, signed by zone %s, keys %s\n  %s\n  signatures valid %s from signing (inception %s earlier), made again when less than %s remains\n",
 		sg.Zone(), strings.Join(keys, ", "), how, cfg.Validity.D(), cfg.Backdate.D(), cfg.Refresh.D())
+}
+
+// keyStatuses lists the keys of the signed zones for the status page.
+func (g *Generation) keyStatuses(now time.Time) []status.KeyStatus {
+	kr := g.Keyring()
+	if kr == nil {
+		return nil
+	}
+	valid := int64(g.Config.DNSSEC.WithDefaults().Validity.D() / time.Second)
+	var out []status.KeyStatus
+	for _, z := range kr.Zones() {
+		for _, k := range kr.Keys(z) {
+			ks := status.KeyStatus{Zone: z, Tag: k.Tag, Algorithm: k.Algorithm(), Role: "ZSK", State: "retired",
+				File: g.Config.shortPath(k.File), SignaturesValid: valid}
+			if k.SEP() {
+				ks.Role = "KSK"
+			}
+			switch {
+			case k.Published(now) && k.Active(now):
+				ks.State = "active"
+			case k.Published(now):
+				ks.State = "published"
+			}
+			_, ks.Activate, ks.Inactive, ks.Delete = k.Timing()
+			out = append(out, ks)
+		}
+	}
+	return out
 }

@@ -62,6 +62,11 @@ func TestKeysReload(t *testing.T) {
 		t.Errorf("CheckKeys: %v %v", w, err)
 	}
 
+	ks := g0.keyStatuses(time.Now())
+	if len(ks) != 2 || ks[0].Role == ks[1].Role || ks[0].State != "active" || ks[1].State != "active" || ks[0].SignaturesValid != 48*3600 {
+		t.Errorf("key statuses %+v: want a KSK and a ZSK, active, signatures valid 48h", ks)
+	}
+
 	var ch changes
 	ch.addZone(filepath.Join(dir, "zones/example.test.zone"))
 	g1, rep := build(g0, nil, ch)
