@@ -26,6 +26,8 @@ type ednsInfo struct {
 	present bool   // exactly one valid OPT RR in the additional section
 	version uint8  // EDNS version asked for
 	do      bool   // DNSSEC OK
+	co      bool   // Compact Answers OK (RFC 9824 section 5.1)
+	coReply bool   // the reply sets CO: a signed zone answered a CO query
 	size    uint16 // the client's UDP payload size
 	nsid    bool   // an empty NSID option asks for our NSID (RFC 5001)
 
@@ -69,6 +71,7 @@ func parseEDNS(r *mdns.Msg) (e ednsInfo, ok bool) {
 	e.present = true
 	e.version = opt.Version()
 	e.do = opt.Do()
+	e.co = opt.Hdr.Ttl&coBit != 0
 	e.size = opt.UDPSize()
 	if e.version != 0 {
 		return e, true
@@ -176,3 +179,7 @@ func optionWireLen(o mdns.EDNS0) (int, bool) {
 		return 0, false
 	}
 }
+
+// coBit is the Compact Answers OK flag in the OPT RR's TTL (RFC 9824
+// section 5.1), beside DO.
+const coBit = 0x4000

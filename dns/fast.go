@@ -8,6 +8,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/godwit-dns/godwit/dnssec"
 	"github.com/godwit-dns/godwit/zones"
 )
 
@@ -130,8 +131,9 @@ func parseFast(pkt []byte, name []byte) (q fastQuery, ok bool) {
 	}
 	q.qtype = binary.BigEndian.Uint16(pkt[off:])
 	switch {
-	case q.qtype == 0, q.qtype == mdns.TypeOPT, q.qtype >= mdns.TypeTKEY && q.qtype <= mdns.TypeANY:
-		return q, false // meta types, AXFR, IXFR, ANY
+	case q.qtype == 0, q.qtype == mdns.TypeOPT, q.qtype >= mdns.TypeTKEY && q.qtype <= mdns.TypeANY,
+		q.qtype == dnssec.TypeNXNAME:
+		return q, false // meta types, AXFR, IXFR, ANY; NXNAME is FORMERR
 	}
 	off += 4
 	q.qend = off
@@ -147,6 +149,7 @@ func parseFast(pkt []byte, name []byte) (q fastQuery, ok bool) {
 	e.size = binary.BigEndian.Uint16(pkt[off+3:])
 	e.version = pkt[off+6]
 	e.do = pkt[off+7]&0x80 != 0
+	e.co = pkt[off+7]&0x40 != 0
 	rdlen := int(binary.BigEndian.Uint16(pkt[off+9:]))
 	off += 11
 	if e.version != 0 || off+rdlen != len(pkt) {
@@ -408,9 +411,18 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 	if z == nil {
 		return nil, false
 	}
+	var sigs *dnssec.Set // the signers of a DO query
+	if q.edns.do {
+		if _, sigs = signersOf(z); sigs != nil && q.edns.co {
+			return nil, false // the slow path sets CO in the reply
+		}
+	}
 	qname := sc.intern(q.name)
 	sc.res = z.Lookup(qname, q.qtype)
 	res := &sc.res
+	if sigs != nil && (q.qtype == mdns.TypeDS || !fastSignable(res)) {
+		return nil, false // negative answers, referrals, chains: the slow path signs
+	}
 
 	e := &q.edns
 	limit := mdns.MinMsgSize
@@ -423,6 +435,16 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 	w := wire{b: dst[:min(limit, len(dst))], off: 12, ok: true}
 	w.bytes(pkt[12:q.qend]) // the question as received
 	an := w.rrs(res.Answer, qname)
+	if sigs != nil && len(res.Answer) > 0 {
+		h0 := res.Answer[0].Header()
+		if sg := sigs.For(h0.Name); sg != nil {
+			s, err := sg.Sign(res.Answer)
+			if err != nil {
+				return nil, false // the slow path reports it
+			}
+			an += w.rrsigs(h0.Name, qname, h0.Ttl, s)
+		}
+	}
 	rcode, ns := res.Rcode, res.Ns
 	scope := 0
 	ci := &sc.ci
@@ -439,8 +461,19 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 		}
 		an += len(addrs)
 		if len(addrs) == 0 { // NODATA with the negative-TTL SOA
+			if sigs != nil {
+				return nil, false // the proof: the slow path
+			}
 			rcode = mdns.RcodeSuccess
 			ns = res.NegativeSOA
+		} else if sigs != nil {
+			if sg := sigs.For(res.ServiceOwner); sg != nil {
+				s, err := sg.SignAddrs(res.ServiceOwner, q.qtype, ttl, addrs)
+				if err != nil {
+					return nil, false
+				}
+				an += w.rrsigs(res.ServiceOwner, qname, ttl, s)
+			}
 		}
 	}
 	nsCount := w.rrs(ns, qname)
@@ -524,4 +557,42 @@ func (h *Handler) fastOPT(w *wire, q *fastQuery, scope int) {
 	if w.ok {
 		binary.BigEndian.PutUint16(w.b[start-2:], uint16(w.off-start))
 	}
+}
+
+// fastSignable reports whether the fast path can sign res: one RRset in
+// the answer (a static answer, or a service's addresses without CNAMEs
+// before them) and nothing in the other sections. The rest (negative
+// answers with their proofs, referrals, CNAME chains, additional data,
+// DNSKEY) goes to the slow path.
+func fastSignable(res *zones.Result) bool {
+	if res.Rcode != mdns.RcodeSuccess || !res.Authoritative || len(res.Ns) > 0 || len(res.Extra) > 0 {
+		return false
+	}
+	if res.Service != nil {
+		return len(res.Answer) == 0
+	}
+	if len(res.Answer) == 0 {
+		return false
+	}
+	h0 := res.Answer[0].Header()
+	for _, rr := range res.Answer[1:] {
+		if h := rr.Header(); h.Rrtype != h0.Rrtype || h.Name != h0.Name {
+			return false
+		}
+	}
+	return true
+}
+
+// rrsigs writes the RRSIGs of s (their RDATA packed by the signer) for an
+// RRset at owner with the TTL served, and returns how many.
+func (w *wire) rrsigs(owner, qname string, ttl uint32, s *dnssec.Signatures) int {
+	for _, rd := range s.RData {
+		w.owner(owner, qname)
+		w.u16(mdns.TypeRRSIG)
+		w.u16(mdns.ClassINET)
+		w.u32(ttl)
+		w.u16(uint16(len(rd)))
+		w.bytes(rd)
+	}
+	return len(s.RData)
 }

@@ -15,6 +15,7 @@ import (
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/godwit-dns/godwit/dnssec"
 	"github.com/godwit-dns/godwit/zones"
 )
 
@@ -309,8 +310,10 @@ func (h *Handler) respond(r *mdns.Msg, src netip.Addr, tcp bool) (*mdns.Msg, int
 		h.chaos(m, q)
 	case q.Qclass != mdns.ClassINET:
 		m.Rcode = mdns.RcodeRefused
+	case q.Qtype == dnssec.TypeNXNAME:
+		m.Rcode = mdns.RcodeFormatError // RFC 9824 section 3.5
 	default:
-		scope = h.lookup(m, q, &ci)
+		scope = h.lookup(m, q, &ci, &e)
 	}
 	if !ci.ECS {
 		scope = 0
@@ -325,13 +328,16 @@ func (h *Handler) respond(r *mdns.Msg, src netip.Addr, tcp bool) (*mdns.Msg, int
 
 // lookup answers an IN question from the zone snapshot and returns the ECS
 // scope of the answer.
-func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo) int {
+func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo, e *ednsInfo) (scope int) {
 	z := h.resolver.Answers()
 	if z == nil {
 		m.Rcode = mdns.RcodeServerFailure
 		return 0
 	}
 	res := z.Lookup(q.Name, q.Qtype)
+	if e.do {
+		defer func() { h.signed(m, z, &res, q, e) }()
+	}
 	m.Rcode = res.Rcode
 	m.Authoritative = res.Authoritative
 	m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, res.Extra
@@ -384,6 +390,9 @@ func (h *Handler) opt(e ednsInfo, ci *ClientInfo, scope int) *mdns.OPT {
 	o := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT, Class: h.maxUDP}}
 	if e.do {
 		o.SetDo()
+		if e.coReply {
+			o.Hdr.Ttl |= coBit
+		}
 	}
 	if ci == nil {
 		return o
@@ -409,6 +418,18 @@ func (h *Handler) opt(e ednsInfo, ci *ClientInfo, scope int) *mdns.OPT {
 func (h *Handler) pack(dst []byte, m *mdns.Msg, limit int) []byte {
 	m.Compress = true
 	b, err := m.PackBuffer(dst)
+	if err == nil && len(b) > limit && signedMsg(m) && len(m.Extra) > 1 {
+		// Drop the additional data, RRSIGs and all, before truncating.
+		full := *m
+		m.Extra = []mdns.RR{m.IsEdns0()}
+		if m.Extra[0] == nil {
+			m.Extra = nil
+		}
+		b, err = m.PackBuffer(dst)
+		if err != nil || len(b) > limit {
+			*m = full
+		}
+	}
 	if err == nil && len(b) > limit {
 		h.m.truncated.Inc()
 		tc := &mdns.Msg{MsgHdr: m.MsgHdr, Question: m.Question, Compress: true}

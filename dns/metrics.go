@@ -24,6 +24,7 @@ type handlerMetrics struct {
 	dropped   *prometheus.CounterVec
 	truncated prometheus.Counter
 	panics    prometheus.Counter
+	signed    prometheus.Counter // responses with DNSSEC records
 
 	udp, tcp       prometheus.Counter
 	rcode          [mdns.RcodeBadVers + 1]prometheus.Counter
@@ -32,6 +33,7 @@ type handlerMetrics struct {
 	droppedShort   prometheus.Counter
 	droppedInvalid prometheus.Counter // unparseable, answered FORMERR by the library
 	droppedBusy    prometheus.Counter
+	signErrors     prometheus.Counter
 }
 
 func newHandlerMetrics() *handlerMetrics {
@@ -56,6 +58,14 @@ func newHandlerMetrics() *handlerMetrics {
 			Name: "godwit_dns_panics_total",
 			Help: "Queries whose handling panicked and were answered SERVFAIL.",
 		}),
+		signed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "godwit_dnssec_signed_responses_total",
+			Help: "Responses to DO queries in signed zones, sent with their RRSIGs and proofs.",
+		}),
+		signErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "godwit_dnssec_sign_errors_total",
+			Help: "RRsets or proofs that could not be signed (sent without their RRSIGs).",
+		}),
 	}
 	m.udp = m.queries.WithLabelValues("udp")
 	m.tcp = m.queries.WithLabelValues("tcp")
@@ -79,5 +89,5 @@ func (m *handlerMetrics) response(rcode int) {
 }
 
 func (m *handlerMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.queries, m.responses, m.dropped, m.truncated, m.panics}
+	return []prometheus.Collector{m.queries, m.responses, m.dropped, m.truncated, m.panics, m.signed, m.signErrors}
 }

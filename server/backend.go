@@ -287,6 +287,7 @@ func (b *backend) Snapshot() status.Snapshot {
 		}
 	}
 
+	s.Keys = g.keyStatuses(now)
 	s.Probes = probeStatuses(cfg, probes, rt.health.Overrides())
 	for i, p := range probes {
 		if d := p.Decision; d != nil {

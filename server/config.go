@@ -13,6 +13,7 @@ import (
 
 	"github.com/godwit-dns/godwit/cluster"
 	"github.com/godwit-dns/godwit/dns"
+	"github.com/godwit-dns/godwit/dnssec"
 	"github.com/godwit-dns/godwit/geo"
 	"github.com/godwit-dns/godwit/health"
 	"github.com/godwit-dns/godwit/internal/inputfile"
@@ -37,6 +38,7 @@ type Config struct {
 	Service    []zones.ServiceConfig    `toml:"service"`
 	Log        LogConfig                `toml:"log"`
 	Cluster    cluster.Config           `toml:"cluster"`
+	DNSSEC     dnssec.Config            `toml:"dnssec"`
 
 	path     string           // the file it came from
 	dir      string           // paths in the file are relative to this directory
@@ -211,6 +213,7 @@ func (c *Config) resolvePaths() {
 		&c.Cluster.PasswordFile, &c.Cluster.TLSCAFile, &c.Cluster.TLSCertFile, &c.Cluster.TLSKeyFile} {
 		abs(p)
 	}
+	abs(&c.DNSSEC.KeysDir)
 	if !c.Log.toStdout() {
 		abs(&c.Log.Queries)
 	}
@@ -293,6 +296,7 @@ func (c *Config) validate() error {
 		cl.Instance = "nsid" // defaults to server.nsid or -nsid, checked by LoadConfig
 	}
 	check("cluster", cl.Validate())
+	check("dnssec", c.DNSSEC.Validate())
 	checkNames := make([]string, 0, len(c.Check))
 	for i := range c.Check {
 		check(fmt.Sprintf("check.%d", i), c.Check[i].Validate())

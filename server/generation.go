@@ -37,6 +37,7 @@ type Generation struct {
 	Routes   *routes.Table // the static routes file; nil without one
 
 	zones map[string]*zones.Zone // zone file -> the version serving
+	sign  *signing               // DNSSEC keys and signers; nil: nothing is signed
 
 	srv   *Server     // the live inputs a service answer reads; nil offline
 	stats *statsIndex // the answer counters of Services
@@ -112,7 +113,7 @@ const (
 	srcState  = "state"
 )
 
-var reloadSources = []string{srcConfig, srcZone, srcMMDB, srcRoutes, srcState}
+var reloadSources = []string{srcConfig, srcZone, srcMMDB, srcRoutes, srcState, srcKeys}
 
 // fileEvent is what a build did with one input file.
 type fileEvent struct {
@@ -241,6 +242,7 @@ func assemble(prev *Generation, cfg *Config, ch changes) (*Generation, *assemble
 
 	g.Geo = rep.loadGeo(prev, cfg, ch)
 	g.Routes = rep.loadRoutes(prev, cfg, ch)
+	g.sign = rep.loadKeys(prev, cfg, ch)
 	if prev == nil || cfg != prev.Config {
 		targets := healthTargets(g.Services)
 		if err := health.CheckTargets(cfg.Check, targets); err != nil {

@@ -26,10 +26,11 @@ type changes struct {
 	mmdb   bool            // the GeoIP databases
 	routes bool            // the static routes file
 	state  bool            // the health overrides state file
+	keys   bool            // the DNSSEC keys directory
 }
 
 func (c *changes) empty() bool {
-	return !c.all && !c.config && len(c.zones) == 0 && !c.mmdb && !c.routes && !c.state
+	return !c.all && !c.config && len(c.zones) == 0 && !c.mmdb && !c.routes && !c.state && !c.keys
 }
 
 func (c *changes) addZone(path string) {
@@ -47,7 +48,7 @@ func (c *changes) String() string {
 	for _, x := range []struct {
 		on   bool
 		name string
-	}{{c.config, srcConfig}, {len(c.zones) > 0, srcZone}, {c.mmdb, srcMMDB}, {c.routes, srcRoutes}, {c.state, srcState}} {
+	}{{c.config, srcConfig}, {len(c.zones) > 0, srcZone}, {c.mmdb, srcMMDB}, {c.routes, srcRoutes}, {c.state, srcState}, {c.keys, srcKeys}} {
 		if x.on {
 			s = append(s, x.name)
 		}
@@ -75,6 +76,7 @@ type reloader struct {
 	retry      *time.Timer // a reload that failed for want of resources, again
 	retryDelay time.Duration
 	stopped    bool
+	keysTimer  *time.Timer // a keys reload at the next key timing event
 }
 
 // reloadWait bounds how long a reload waits for the one running (SIGHUP
@@ -102,7 +104,7 @@ func (s *Server) startReload(ctx context.Context, cfg *Config) error {
 			Help: "Unix time of the last successful load of a source (config, zone, mmdb, routes, state).",
 		}, []string{"source"}),
 	}
-	if err := errors.Join(s.reg.Register(r.failures), s.reg.Register(r.lastOK)); err != nil {
+	if err := errors.Join(s.reg.Register(r.failures), s.reg.Register(r.lastOK), s.reg.Register(newSigningCollector(s))); err != nil {
 		return err
 	}
 	for _, src := range reloadSources {
@@ -113,7 +115,7 @@ func (s *Server) startReload(ctx context.Context, cfg *Config) error {
 	r.succeeded(srcConfig)
 	r.succeeded(srcZone)
 	for src, on := range map[string]bool{srcMMDB: cfg.Geo.CityDB != "" || cfg.Geo.ASNDB != "",
-		srcRoutes: cfg.Routes.File != "", srcState: cfg.Health.StateFile != ""} {
+		srcRoutes: cfg.Routes.File != "", srcState: cfg.Health.StateFile != "", srcKeys: cfg.DNSSEC.KeysDir != ""} {
 		if on {
 			r.succeeded(src)
 		}
@@ -129,6 +131,7 @@ func (s *Server) startReload(ctx context.Context, cfg *Config) error {
 		go w.run()
 	}
 	s.reload = r
+	r.scheduleKeys(s.gen.Load())
 	return nil
 }
 
@@ -141,6 +144,9 @@ func (s *Server) stopReload() {
 	r.stopped = true
 	if r.retry != nil {
 		r.retry.Stop()
+	}
+	if r.keysTimer != nil {
+		r.keysTimer.Stop()
 	}
 	r.retryMu.Unlock()
 	if r.w != nil {
@@ -236,6 +242,7 @@ func (r *reloader) reload(ch changes) error {
 	s.log.Info("reload done", "changed", ch.String(), "loaded", len(events)-len(errs), "failed", len(errs),
 		"zones", len(g.zones), "took", time.Since(start).Round(time.Microsecond))
 	r.retryLater(ch, errs)
+	r.scheduleKeys(g)
 	return errors.Join(errs...)
 }
 

@@ -766,6 +766,9 @@ func TestReloadGenerationsNeverMix(t *testing.T) {
 	}
 	for k := 2; k <= 40; k++ {
 		write(k)
+		// Let queries run against generation k before the next one.
+		n := answered.Load()
+		testsupport.WaitFor(t, fmt.Sprintf("answers under generation %d", k), 5*time.Second, func() bool { return answered.Load() >= n+5 })
 	}
 	close(stop)
 	wg.Wait()

@@ -30,6 +30,7 @@ type watchPaths struct {
 	mmdb     []string
 	routes   string
 	state    string
+	keysDir  string // [dnssec] keys_dir
 }
 
 func pathsOf(cfg *Config) watchPaths {
@@ -38,6 +39,7 @@ func pathsOf(cfg *Config) watchPaths {
 		zonesDir: clean(cfg.Zones.Dir),
 		routes:   clean(cfg.Routes.File),
 		state:    clean(cfg.Health.StateFile),
+		keysDir:  clean(cfg.DNSSEC.KeysDir),
 	}
 	for _, f := range []string{cfg.Geo.CityDB, cfg.Geo.ASNDB} {
 		if f != "" {
@@ -64,6 +66,9 @@ func (p watchPaths) dirs() map[string]bool {
 	}
 	if p.zonesDir != "" {
 		d[p.zonesDir] = true
+	}
+	if p.keysDir != "" {
+		d[p.keysDir] = true
 	}
 	return d
 }
@@ -97,6 +102,9 @@ func (p watchPaths) classify(name string, ch *changes) bool {
 		ch.addZone(name)
 		hit = true
 	}
+	if dir == p.keysDir && isKeyFile(base) {
+		ch.keys, hit = true, true
+	}
 	return hit
 }
 
@@ -115,6 +123,9 @@ func (p watchPaths) classifyDir(dir string, ch *changes) bool {
 	}
 	if dir == p.zonesDir {
 		ch.all, hit = true, true // every zone file may have changed
+	}
+	if dir == p.keysDir {
+		ch.keys, hit = true, true
 	}
 	return hit
 }
@@ -238,6 +249,7 @@ func (c *changes) merge(o changes) {
 	c.mmdb = c.mmdb || o.mmdb
 	c.routes = c.routes || o.routes
 	c.state = c.state || o.state
+	c.keys = c.keys || o.keys
 	for f := range o.zones {
 		c.addZone(f)
 	}

@@ -137,3 +137,28 @@ func TestPageCluster(t *testing.T) {
 		t.Errorf("datacenter row without the override's origin")
 	}
 }
+
+// TestPageKeys: the DNSSEC keys card lists each key, and is absent when
+// nothing is signed.
+func TestPageKeys(t *testing.T) {
+	fake := newFake(t)
+	s := New(Config{}, fake, nil, nil)
+	if d := parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes()); d.byID("keys") != nil {
+		t.Error("a keys card without keys")
+	}
+	fake.snap.Keys = []KeyStatus{
+		{Zone: "gslb.example.test.", Tag: 12345, Algorithm: 13, Role: "KSK", State: "active", File: "keys/K.key"},
+		{Zone: "gslb.example.test.", Tag: 54321, Algorithm: 13, Role: "ZSK", State: "published", Inactive: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	s = New(Config{}, fake, nil, nil) // a new server: snapshots are cached
+	d := parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes())
+	rows := d.all(with("class", "key"))
+	if len(rows) != 2 {
+		t.Fatalf("%d key rows, want 2", len(rows))
+	}
+	for i, want := range []string{"gslb.example.test. 12345 13 KSK active never", "gslb.example.test. 54321 13 ZSK published 2027-01-01"} {
+		if got := strings.Join(strings.Fields(text(rows[i])), " "); !strings.HasPrefix(got, want) {
+			t.Errorf("key row %q, want it to start with %q", got, want)
+		}
+	}
+}

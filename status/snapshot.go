@@ -78,6 +78,9 @@ type Snapshot struct {
 	Files       []FileStatus       `json:"files"`
 	// Cluster is the link to the other instances; nil without [cluster].
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
+	// Keys are the DNSSEC keys of the signed zones ([dnssec] keys_dir);
+	// absent when nothing is signed.
+	Keys []KeyStatus `json:"keys,omitempty"`
 
 	// Traffic over the recent window (Window long).
 	QPS     float64           `json:"qps"`
@@ -88,6 +91,25 @@ type Snapshot struct {
 	// Warnings are shown at the top of the page: failing-open services,
 	// files that did not load, peers down, anything the operator should see.
 	Warnings []string `json:"warnings"`
+}
+
+// KeyStatus is one DNSSEC key of a signed zone.
+type KeyStatus struct {
+	Zone      string `json:"zone"` // FQDN, lower case
+	Tag       uint16 `json:"tag"`
+	Algorithm uint8  `json:"algorithm"` // 13 (ECDSAP256SHA256) or 15 (ED25519)
+	Role      string `json:"role"`      // "KSK" (flags 257: a KSK or CSK) or "ZSK"
+	// State is "active" (published and signing), "published" (in the
+	// DNSKEY RRset, not signing) or "retired" (neither).
+	State string `json:"state"`
+	File  string `json:"file"`
+	// Timing metadata from the .private file; zero when not set.
+	Activate time.Time `json:"activate"`
+	Inactive time.Time `json:"inactive"`
+	Delete   time.Time `json:"delete"`
+	// SignaturesValid is how long a signature made now stays valid
+	// ([dnssec] validity), in seconds.
+	SignaturesValid int64 `json:"signatures_valid_s"`
 }
 
 // ZoneStatus is one loaded zone.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -33,6 +34,14 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	g, err := server.Build(cfg)
 	defer g.Close()
 	warnings := server.Warnings(g)
+	if err == nil {
+		// The keys: every error at once, and what signs nothing.
+		var kw []string
+		kw, err = server.CheckKeys(g, time.Now())
+		for _, w := range kw {
+			warnings = append(warnings, w)
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, w)
 	}
@@ -131,5 +140,6 @@ func cmdExplain(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	fmt.Fprint(stdout, g.ExplainQuery(mdns.Fqdn(rest[0]), qtype, q).String())
+	fmt.Fprint(stdout, g.ExplainSigning(mdns.Fqdn(rest[0]), qtype))
 	return nil
 }

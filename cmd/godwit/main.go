@@ -55,6 +55,7 @@ func init() {
 		{"demo", "[-listen ADDR,...] [-status-listen ADDR] [-log-level LEVEL]",
 			"serve the built-in demo on 127.0.0.1:5353, status page on 127.0.0.1:8053", cmdDemo},
 		{"check", "[-config FILE]", "validate a config and every file it names", cmdCheck},
+		{"ds", "[-config FILE] ZONE", "print the DS records of a signed zone, for its parent", cmdDS},
 		{"explain", "[-config FILE] -client IP [-ecs-bits N] [-source IP] NAME [TYPE]",
 			"show how the answer to NAME for a client is chosen, offline", cmdExplain},
 		{"ctl", "[-status ADDR] [-token TOKEN] [-json] status | reload | override ... | explain ...",
