@@ -32,10 +32,11 @@ import (
 //
 // GOMAXPROCS can be lowered after the engine started (runtime.GOMAXPROCS,
 // testing.AllocsPerRun, a container's CPU limit read again by the
-// runtime). Each engine thread checks the rule before every receive; while
-// it does not hold, the threads receive with an ordinary system call,
-// which hands the P back to the scheduler while the thread sleeps (slower:
-// the P moves on every batch, but nothing starves).
+// runtime). Each engine thread checks the rule every 64 receives and when
+// idle (a receive timeout or signal); while it does not hold, the threads
+// receive with an ordinary system call, which hands the P back to the
+// scheduler while the thread sleeps (slower: the P moves on every batch,
+// but nothing starves).
 
 // engineBudget counts the engine threads running in the process.
 var engineBudget struct {
