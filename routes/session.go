@@ -403,11 +403,14 @@ func updateEvents(a netip.Addr, u *bgp.BGPUpdate) []event {
 	}
 	add(u.WithdrawnRoutes, true, 0)
 	pathLen := asPathLen(u.PathAttributes)
+	// Withdrawals first, whatever the attribute order.
 	for _, pa := range u.PathAttributes {
-		switch m := pa.(type) {
-		case *bgp.PathAttributeMpUnreachNLRI:
+		if m, ok := pa.(*bgp.PathAttributeMpUnreachNLRI); ok {
 			add(m.Value, true, 0)
-		case *bgp.PathAttributeMpReachNLRI:
+		}
+	}
+	for _, pa := range u.PathAttributes {
+		if m, ok := pa.(*bgp.PathAttributeMpReachNLRI); ok {
 			add(m.Value, false, pathLen)
 		}
 	}
