@@ -23,9 +23,9 @@ type BGPConfig struct {
 	RouterID string `toml:"router_id"` // an IPv4 address
 	// Listen is "host:port" to accept sessions on; empty means dial out only.
 	Listen string `toml:"listen"`
-	// Implementation is the BGP session code: ImplGobgp (gobgp's server,
-	// the default when empty) or ImplNative (our receive-only sessions on
-	// gobgp's message codec, which keep no per-path state; see session.go).
+	// Implementation is the BGP session code: ImplNative (the default when
+	// empty: our receive-only sessions on gobgp's message codec, which keep
+	// no per-path state; see session.go) or ImplGobgp (gobgp's server).
 	Implementation string       `toml:"implementation"`
 	Peers          []PeerConfig `toml:"peer"`
 }

@@ -123,7 +123,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if s.srv != nil || s.nat != nil {
 		return errors.New("routes.bgp: speaker already started")
 	}
-	if s.cfg.Implementation == ImplNative {
+	if s.cfg.Implementation != ImplGobgp { // native is the default
 		return s.startNative(ctx)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -41,7 +41,7 @@ import (
 var sites = []string{"ams", "iad", "sin"}
 
 // impl is the speaker implementation under test.
-var impl = flag.String("impl", routes.ImplGobgp, "speaker implementation ([routes.bgp] implementation): gobgp or native")
+var impl = flag.String("impl", routes.ImplNative, "speaker implementation ([routes.bgp] implementation): gobgp or native")
 
 func main() {
 	v4 := flag.Int("v4", 200000, "IPv4 prefixes per site")
