@@ -283,6 +283,8 @@ func (s *Speaker) nativeSession(ctx context.Context, a netip.Addr, p PeerConfig,
 	for {
 		if hold > 0 {
 			_ = c.SetReadDeadline(time.Now().Add(hold))
+		} else {
+			_ = c.SetReadDeadline(time.Time{}) // hold time 0 negotiated: no timer
 		}
 		if _, err := io.ReadFull(c, hdr); err != nil {
 			return established, s.readErr(ctx, err, notify)
