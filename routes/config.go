@@ -22,9 +22,19 @@ type BGPConfig struct {
 	ASN      uint32 `toml:"asn"`
 	RouterID string `toml:"router_id"` // an IPv4 address
 	// Listen is "host:port" to accept sessions on; empty means dial out only.
-	Listen string       `toml:"listen"`
-	Peers  []PeerConfig `toml:"peer"`
+	Listen string `toml:"listen"`
+	// Implementation is the BGP session code: ImplNative (the default when
+	// empty: our receive-only sessions on gobgp's message codec, which keep
+	// no per-path state; see session.go) or ImplGobgp (gobgp's server).
+	Implementation string       `toml:"implementation"`
+	Peers          []PeerConfig `toml:"peer"`
 }
+
+// Values of BGPConfig.Implementation.
+const (
+	ImplGobgp  = "gobgp"
+	ImplNative = "native"
+)
 
 // PeerConfig is one [[routes.bgp.peer]]: a site's router.
 type PeerConfig struct {
@@ -79,6 +89,11 @@ func (c *BGPConfig) Validate() error {
 		if _, err := parseListen(c.Listen); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch c.Implementation {
+	case "", ImplGobgp, ImplNative:
+	default:
+		errs = append(errs, fmt.Errorf("implementation %q must be %q or %q", c.Implementation, ImplGobgp, ImplNative))
 	}
 	seen := make(map[netip.Addr]bool)
 	for i, p := range c.Peers {

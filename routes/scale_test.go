@@ -100,10 +100,16 @@ func TestSpeakerScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: 60,000 BGP routes")
 	}
+	for _, impl := range []string{ImplGobgp, ImplNative} {
+		t.Run(impl, func(t *testing.T) { testSpeakerScale(t, impl) })
+	}
+}
+
+func testSpeakerScale(t *testing.T, impl string) {
 	const n4, n6 = 18000, 2000
 	v4, v6 := scalePrefixes(n4, n6)
 	ports := make([]int, len(scaleSites))
-	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1"}
+	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: impl}
 	for k, s := range scaleSites {
 		ports[k] = testsupport.FreePort(t, fmt.Sprintf("127.0.0.%d", k+2))
 		cfg.Peers = append(cfg.Peers, PeerConfig{Address: fmt.Sprintf("127.0.0.%d", k+2), ASN: uint32(65001 + k),

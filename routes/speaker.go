@@ -62,7 +62,8 @@ type Speaker struct {
 	// counts is a copy of the RIB's per-peer prefix counts, for Peers.
 	counts map[netip.Addr]int
 
-	srv    *server.BgpServer
+	srv    *server.BgpServer // implementation "gobgp"
+	nat    *native           // implementation "native"
 	events chan []event
 	cur    atomic.Pointer[Table]
 	cancel context.CancelFunc
@@ -119,8 +120,11 @@ func (s *Speaker) Table() *Table { return s.cur.Load() }
 // Start starts the BGP server and its peers. ctx bounds the start-up calls
 // only; the speaker runs until Stop.
 func (s *Speaker) Start(ctx context.Context) error {
-	if s.srv != nil {
+	if s.srv != nil || s.nat != nil {
 		return errors.New("routes.bgp: speaker already started")
+	}
+	if s.cfg.Implementation != ImplGobgp { // native is the default
+		return s.startNative(ctx)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	lvl := new(slog.LevelVar)
@@ -195,6 +199,13 @@ const stopTimeout = 4 * time.Second
 // Stop closes every session and stops the speaker within about 4 s. The last
 // Table stays.
 func (s *Speaker) Stop() {
+	if s.nat != nil {
+		s.stopNative()
+		s.mu.Lock()
+		clear(s.state)
+		s.mu.Unlock()
+		return
+	}
 	if s.srv == nil {
 		return
 	}
@@ -234,10 +245,10 @@ func (s *Speaker) UpdatePeers(ctx context.Context, cfg BGPConfig) error {
 	s.mu.Lock()
 	old := s.cfg
 	s.mu.Unlock()
-	if cfg.ASN != old.ASN || cfg.RouterID != old.RouterID || cfg.Listen != old.Listen {
-		return errors.New("routes.bgp: asn, router_id and listen cannot change without a restart")
+	if cfg.ASN != old.ASN || cfg.RouterID != old.RouterID || cfg.Listen != old.Listen || cfg.Implementation != old.Implementation {
+		return errors.New("routes.bgp: asn, router_id, listen and implementation cannot change without a restart")
 	}
-	if s.srv == nil {
+	if s.srv == nil && s.nat == nil {
 		s.mu.Lock()
 		s.cfg = cfg
 		s.mu.Unlock()
@@ -272,6 +283,12 @@ func (s *Speaker) UpdatePeers(ctx context.Context, cfg BGPConfig) error {
 }
 
 func (s *Speaker) addPeer(ctx context.Context, p PeerConfig) error {
+	if s.nat != nil {
+		s.mu.Lock()
+		s.addNativePeerLocked(p)
+		s.mu.Unlock()
+		return nil
+	}
 	a := netip.MustParseAddr(p.Address)
 	tr := &api.Transport{RemotePort: uint32(p.port()), PassiveMode: p.Passive}
 	switch {
@@ -310,6 +327,10 @@ func (s *Speaker) addPeer(ctx context.Context, p PeerConfig) error {
 }
 
 func (s *Speaker) deletePeer(ctx context.Context, a netip.Addr) error {
+	if s.nat != nil {
+		s.deleteNativePeer(ctx, a)
+		return nil
+	}
 	s.mu.Lock()
 	delete(s.peers, a)
 	delete(s.state, a)

@@ -121,12 +121,18 @@ func TestSpeakerWithBird(t *testing.T) {
 	if _, err := exec.LookPath("bird"); err != nil {
 		t.Skip("bird (BIRD 2) is not installed; `apt-get install bird2` (make deps does) to run this test")
 	}
+	for _, impl := range []string{ImplGobgp, ImplNative} {
+		t.Run(impl, func(t *testing.T) { testSpeakerWithBird(t, impl) })
+	}
+}
+
+func testSpeakerWithBird(t *testing.T, impl string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	t.Cleanup(cancel)
 
 	ourPort := testsupport.FreePort(t, "127.0.0.1")
 	portA, portB := testsupport.FreePort(t, "127.0.0.2"), testsupport.FreePort(t, "127.0.0.3")
-	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Listen: fmt.Sprintf("127.0.0.1:%d", ourPort), Peers: []PeerConfig{
+	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: impl, Listen: fmt.Sprintf("127.0.0.1:%d", ourPort), Peers: []PeerConfig{
 		// We dial ams (its BIRD is passive); fra dials us (we are passive).
 		{Address: "127.0.0.2", ASN: 65001, Port: uint16(portA), Datacenter: "ams", LocalAddress: "127.0.0.1"},
 		{Address: "127.0.0.3", ASN: 65002, Port: uint16(portB), Datacenter: "fra", Passive: true},

@@ -40,6 +40,9 @@ import (
 
 var sites = []string{"ams", "iad", "sin"}
 
+// impl is the speaker implementation under test.
+var impl = flag.String("impl", routes.ImplNative, "speaker implementation ([routes.bgp] implementation): gobgp or native")
+
 func main() {
 	v4 := flag.Int("v4", 200000, "IPv4 prefixes per site")
 	v6 := flag.Int("v6", 20000, "IPv6 prefixes per site")
@@ -347,7 +350,7 @@ func runGodwit(ctx context.Context, dir string, ports []int, n4, n6 int, probe4,
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return err
 	}
-	cfg := routes.BGPConfig{ASN: 65000, RouterID: "127.0.0.1"}
+	cfg := routes.BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: *impl}
 	for k, s := range sites {
 		cfg.Peers = append(cfg.Peers, routes.PeerConfig{
 			Address: fmt.Sprintf("127.0.0.%d", k+2), ASN: uint32(65001 + k), Port: uint16(ports[k]),
