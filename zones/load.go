@@ -238,6 +238,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		return nil, []error{&Error{File: file, Err: fmt.Errorf("cannot use %q as the zone origin: name the file <origin>.zone or set $ORIGIN before the first record", origin)}}
 	}
 	origin = canonName(origin)
+	defer lowerGCForLoad(len(data))()
 
 	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
 	v := newValidator(file, origin, l.maxPerName)
@@ -354,6 +355,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
+	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
