@@ -798,10 +798,11 @@ type validator struct {
 	soa        int            // index of the SOA, -1 while none
 	errs       []*Error
 	warnings   []Warning
-	maxRecords int  // records in the zone; 0 = no limit
-	total      int  // records in all zones together, for the error
-	left       int  // what total leaves for this zone; -1 = no limit
-	full       bool // a limit was passed: the zone is refused
+	ttlDiffs   []ttlDiff // see rrsetTTL.diff
+	maxRecords int       // records in the zone; 0 = no limit
+	total      int       // records in all zones together, for the error
+	left       int       // what total leaves for this zone; -1 = no limit
+	full       bool      // a limit was passed: the zone is refused
 }
 
 type nameInfo struct {
@@ -816,16 +817,22 @@ type nameInfo struct {
 	sets    []rrsetTTL // one for each type at the name
 }
 
-// rrsetTTL is what the validator knows of the TTLs of one RRset.
+// rrsetTTL is what the validator knows of the TTLs of one RRset; one is
+// kept for every RRset while the zone loads, so it is small, and what only
+// a set with more than one TTL needs is in validator.ttlDiffs.
 type rrsetTTL struct {
-	rtype   uint16
-	first   pos    // the first record
-	ttl     uint32 // and its TTL
-	min     uint32 // the lowest TTL of the set
-	differs bool   // the set holds more than one TTL
-	other   pos    // then the first record with another TTL
-	ttl2    uint32 // and its TTL
-	name    string
+	first pos    // the first record
+	ttl   uint32 // and its TTL
+	min   uint32 // the lowest TTL of the set
+	diff  int32  // 1 + the index of the set's ttlDiff; 0: one TTL so far
+	rtype uint16
+}
+
+// ttlDiff is the first record of an RRset with another TTL than its first.
+type ttlDiff struct {
+	other pos // the record
+	ttl2  uint32
+	name  string
 }
 
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
@@ -964,8 +971,9 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		if s.rtype != h.Rrtype {
 			continue
 		}
-		if h.Ttl != s.ttl && !s.differs {
-			s.differs, s.other, s.ttl2, s.name = true, p, h.Ttl, h.Name
+		if h.Ttl != s.ttl && s.diff == 0 {
+			v.ttlDiffs = append(v.ttlDiffs, ttlDiff{other: p, ttl2: h.Ttl, name: h.Name})
+			s.diff = int32(len(v.ttlDiffs))
 		}
 		s.min = min(s.min, h.Ttl)
 		return
@@ -979,21 +987,22 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 func (v *validator) lowerTTLs() {
 	for _, ni := range v.names {
 		for _, s := range ni.sets {
-			if !s.differs {
+			if s.diff == 0 {
 				continue
 			}
+			d := &v.ttlDiffs[s.diff-1]
 			for _, i := range ni.idx {
 				if h := v.rrs[i].Header(); h.Rrtype == s.rtype {
 					h.Ttl = s.min
 				}
 			}
 			where := "line " + strconv.Itoa(s.first.line)
-			if s.first.file != s.other.file {
+			if s.first.file != d.other.file {
 				where = s.first.file + ":" + strconv.Itoa(s.first.line)
 			}
-			v.warnings = append(v.warnings, Warning{File: s.other.file, Line: s.other.line, Message: fmt.Sprintf(
+			v.warnings = append(v.warnings, Warning{File: d.other.file, Line: d.other.line, Message: fmt.Sprintf(
 				"%s %s: TTL %d differs from TTL %d at %s; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL %d, the lowest",
-				s.name, mdns.Type(s.rtype), s.ttl2, s.ttl, where, s.min)})
+				d.name, mdns.Type(s.rtype), d.ttl2, s.ttl, where, s.min)})
 		}
 	}
 	sort.Slice(v.warnings, func(i, j int) bool {
