@@ -243,6 +243,14 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
 	v := newValidator(file, origin, l.maxPerName)
 	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
+	if n := bytes.Count(data, []byte{'\n'}) + 1; n > 4096 {
+		// At most one record a line: sized once, not grown by doubling
+		// (which left a large zone's peak heap with two copies of each).
+		if l.maxRecords > 0 {
+			n = min(n, l.maxRecords)
+		}
+		v.rrs, v.pos = make([]mdns.RR, 0, n), make([]pos, 0, n)
+	}
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
 	}
