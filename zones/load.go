@@ -817,12 +817,12 @@ type nameInfo struct {
 	name    string              // the owner, shared by its records
 	idx     []int               // records at this name
 	keys    map[string]struct{} // type+rdata of idx, once there are many
-	count   int
-	bytes   int // wire length of idx, uncompressed
-	cname   int // first CNAME, -1 if none
-	other   int // first record that may not sit beside a CNAME, -1 if none
+	sets    []rrsetTTL          // one for each type at the name
+	bytes   int                 // wire length of idx, uncompressed
+	count   int32
+	cname   int32 // first CNAME, -1 if none
+	other   int32 // first record that may not sit beside a CNAME, -1 if none
 	clashed bool
-	sets    []rrsetTTL // one for each type at the name
 }
 
 // rrsetTTL is what the validator knows of the TTLs of one RRset; one is
@@ -900,8 +900,8 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
 	ni.count++
-	if ni.count > v.maxPerName {
-		if ni.count == v.maxPerName+1 {
+	if int(ni.count) > v.maxPerName {
+		if int(ni.count) == v.maxPerName+1 {
 			v.errorf(p, "more than %d records at %s", v.maxPerName, h.Name)
 		}
 		return true
@@ -941,12 +941,12 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
 			return true
 		}
-		ni.cname = i
+		ni.cname = int32(i)
 	case mdns.TypeRRSIG, mdns.TypeNSEC:
 		return true
 	default:
 		if ni.other < 0 {
-			ni.other = i
+			ni.other = int32(i)
 		}
 	}
 	if ni.cname >= 0 && ni.other >= 0 && !ni.clashed {
