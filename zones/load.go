@@ -196,10 +196,13 @@ func (l loader) loadFile(dir, path string) (*Zone, []error) {
 	if fi.Size() > l.maxBytes {
 		return fail(fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, fi.Size(), l.maxBytes))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, l.maxBytes+1))
-	if err != nil {
+	// Sized by the file (io.ReadAll would grow it by doubling); bytes.Buffer
+	// reads on while MinRead (512) bytes are free.
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, l.maxBytes+1)); err != nil {
 		return fail(err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > l.maxBytes {
 		return fail(fmt.Errorf("%w: more than %d bytes", errTooLarge, l.maxBytes))
 	}
