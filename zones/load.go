@@ -196,10 +196,13 @@ func (l loader) loadFile(dir, path string) (*Zone, []error) {
 	if fi.Size() > l.maxBytes {
 		return fail(fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, fi.Size(), l.maxBytes))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, l.maxBytes+1))
-	if err != nil {
+	// Sized by the file (io.ReadAll would grow it by doubling); bytes.Buffer
+	// reads on while MinRead (512) bytes are free.
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, l.maxBytes+1)); err != nil {
 		return fail(err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > l.maxBytes {
 		return fail(fmt.Errorf("%w: more than %d bytes", errTooLarge, l.maxBytes))
 	}
@@ -238,10 +241,19 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		return nil, []error{&Error{File: file, Err: fmt.Errorf("cannot use %q as the zone origin: name the file <origin>.zone or set $ORIGIN before the first record", origin)}}
 	}
 	origin = canonName(origin)
+	defer lowerGCForLoad(len(data))()
 
 	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
 	v := newValidator(file, origin, l.maxPerName)
 	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
+	if n := bytes.Count(data, []byte{'\n'}) + 1; n > 4096 {
+		// At most one record a line: sized once, not grown by doubling
+		// (which left a large zone's peak heap with two copies of each).
+		if l.maxRecords > 0 {
+			n = min(n, l.maxRecords)
+		}
+		v.rrs, v.pos = make([]mdns.RR, 0, n), make([]pos, 0, n)
+	}
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
 	}
@@ -354,6 +366,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
+	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
@@ -796,34 +809,41 @@ type validator struct {
 	soa        int            // index of the SOA, -1 while none
 	errs       []*Error
 	warnings   []Warning
-	maxRecords int  // records in the zone; 0 = no limit
-	total      int  // records in all zones together, for the error
-	left       int  // what total leaves for this zone; -1 = no limit
-	full       bool // a limit was passed: the zone is refused
+	ttlDiffs   []ttlDiff // see rrsetTTL.diff
+	maxRecords int       // records in the zone; 0 = no limit
+	total      int       // records in all zones together, for the error
+	left       int       // what total leaves for this zone; -1 = no limit
+	full       bool      // a limit was passed: the zone is refused
 }
 
 type nameInfo struct {
 	name    string              // the owner, shared by its records
 	idx     []int               // records at this name
 	keys    map[string]struct{} // type+rdata of idx, once there are many
-	count   int
-	bytes   int // wire length of idx, uncompressed
-	cname   int // first CNAME, -1 if none
-	other   int // first record that may not sit beside a CNAME, -1 if none
+	sets    []rrsetTTL          // one for each type at the name
+	bytes   int                 // wire length of idx, uncompressed
+	count   int32
+	cname   int32 // first CNAME, -1 if none
+	other   int32 // first record that may not sit beside a CNAME, -1 if none
 	clashed bool
-	sets    []rrsetTTL // one for each type at the name
 }
 
-// rrsetTTL is what the validator knows of the TTLs of one RRset.
+// rrsetTTL is what the validator knows of the TTLs of one RRset; one is
+// kept for every RRset while the zone loads, so it is small, and what only
+// a set with more than one TTL needs is in validator.ttlDiffs.
 type rrsetTTL struct {
-	rtype   uint16
-	first   pos    // the first record
-	ttl     uint32 // and its TTL
-	min     uint32 // the lowest TTL of the set
-	differs bool   // the set holds more than one TTL
-	other   pos    // then the first record with another TTL
-	ttl2    uint32 // and its TTL
-	name    string
+	first pos    // the first record
+	ttl   uint32 // and its TTL
+	min   uint32 // the lowest TTL of the set
+	diff  int32  // 1 + the index of the set's ttlDiff; 0: one TTL so far
+	rtype uint16
+}
+
+// ttlDiff is the first record of an RRset with another TTL than its first.
+type ttlDiff struct {
+	other pos // the record
+	ttl2  uint32
+	name  string
 }
 
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
@@ -883,8 +903,8 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
 	ni.count++
-	if ni.count > v.maxPerName {
-		if ni.count == v.maxPerName+1 {
+	if int(ni.count) > v.maxPerName {
+		if int(ni.count) == v.maxPerName+1 {
 			v.errorf(p, "more than %d records at %s", v.maxPerName, h.Name)
 		}
 		return true
@@ -924,12 +944,12 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
 			return true
 		}
-		ni.cname = i
+		ni.cname = int32(i)
 	case mdns.TypeRRSIG, mdns.TypeNSEC:
 		return true
 	default:
 		if ni.other < 0 {
-			ni.other = i
+			ni.other = int32(i)
 		}
 	}
 	if ni.cname >= 0 && ni.other >= 0 && !ni.clashed {
@@ -962,8 +982,9 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		if s.rtype != h.Rrtype {
 			continue
 		}
-		if h.Ttl != s.ttl && !s.differs {
-			s.differs, s.other, s.ttl2, s.name = true, p, h.Ttl, h.Name
+		if h.Ttl != s.ttl && s.diff == 0 {
+			v.ttlDiffs = append(v.ttlDiffs, ttlDiff{other: p, ttl2: h.Ttl, name: h.Name})
+			s.diff = int32(len(v.ttlDiffs))
 		}
 		s.min = min(s.min, h.Ttl)
 		return
@@ -977,21 +998,22 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 func (v *validator) lowerTTLs() {
 	for _, ni := range v.names {
 		for _, s := range ni.sets {
-			if !s.differs {
+			if s.diff == 0 {
 				continue
 			}
+			d := &v.ttlDiffs[s.diff-1]
 			for _, i := range ni.idx {
 				if h := v.rrs[i].Header(); h.Rrtype == s.rtype {
 					h.Ttl = s.min
 				}
 			}
 			where := "line " + strconv.Itoa(s.first.line)
-			if s.first.file != s.other.file {
+			if s.first.file != d.other.file {
 				where = s.first.file + ":" + strconv.Itoa(s.first.line)
 			}
-			v.warnings = append(v.warnings, Warning{File: s.other.file, Line: s.other.line, Message: fmt.Sprintf(
+			v.warnings = append(v.warnings, Warning{File: d.other.file, Line: d.other.line, Message: fmt.Sprintf(
 				"%s %s: TTL %d differs from TTL %d at %s; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL %d, the lowest",
-				s.name, mdns.Type(s.rtype), s.ttl2, s.ttl, where, s.min)})
+				d.name, mdns.Type(s.rtype), d.ttl2, s.ttl, where, s.min)})
 		}
 	}
 	sort.Slice(v.warnings, func(i, j int) bool {

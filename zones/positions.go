@@ -69,6 +69,10 @@ func (v *validator) grouped() ([]mdns.RR, []pos) {
 		}
 	}
 	if identity {
+		if cap(v.rrs) > len(v.rrs)+len(v.rrs)/8 {
+			// Sized by the file's lines (see parse); the zone keeps it.
+			return slices.Clone(v.rrs), v.pos
+		}
 		return v.rrs, v.pos
 	}
 	rrs, ps := make([]mdns.RR, len(perm)), make([]pos, len(perm))

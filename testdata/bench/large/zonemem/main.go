@@ -27,17 +27,23 @@ import (
 func main() {
 	zone := flag.String("zone", "", "zone file written by gen")
 	memProfile := flag.String("memprofile", "", "write an in-use heap profile after the first load")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the first load")
+	allocProfile := flag.String("allocprofile", "", "write an allocation profile (alloc_space) of the first load")
 	wait := flag.Duration("wait", 0, "after the reload, wait this long and report RSS again")
 	flag.Parse()
 	if *zone == "" {
 		fmt.Fprintln(os.Stderr, "usage: zonemem -zone FILE [-memprofile FILE] [-wait 60s]")
 		os.Exit(2)
 	}
+	profCPU, profAlloc = *cpuProfile, *allocProfile
 	if err := run(*zone, *memProfile, *wait); err != nil {
 		fmt.Fprintln(os.Stderr, "zonemem:", err)
 		os.Exit(1)
 	}
 }
+
+// profCPU and profAlloc name the profiles of the first load, if any.
+var profCPU, profAlloc string
 
 // generation is what the server keeps per generation: the Zones (a reload
 // rebuilds the Set from those of unchanged files) and the Set.
@@ -63,10 +69,32 @@ func load(path string) (*generation, error) {
 func run(path, memProfile string, wait time.Duration) error {
 	var cur atomic.Pointer[generation]
 	peak := startPeak()
+	if profCPU != "" {
+		f, err := os.Create(profCPU)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
 	s, err := load(path)
 	if err != nil {
 		return err
+	}
+	if profCPU != "" {
+		pprof.StopCPUProfile()
+	}
+	if profAlloc != "" {
+		f, err := os.Create(profAlloc)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+		f.Close()
 	}
 	cur.Store(s)
 	d := time.Since(t0)
