@@ -24,7 +24,8 @@ import (
 //
 // The connection retries forever in the background (also when the server
 // is not reachable at start); on every (re)connection the buckets are
-// created or updated and watched afresh, which sends the whole state again.
+// created when missing (updated only when their settings changed) and
+// watched afresh, which sends the whole state again.
 type NATS struct {
 	cfg Config
 	ttl time.Duration
@@ -284,7 +285,7 @@ func (e *NATS) session(ctx context.Context, out chan<- Update, up func() bool) e
 	actx, cancel := context.WithTimeout(ctx, attachTimeout)
 	defer cancel()
 	replicas := max(e.cfg.Replicas, 1)
-	vb, err := e.js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
+	vb, err := e.openBucket(actx, jetstream.KeyValueConfig{
 		Bucket:      verdictBucket(e.cfg.Name),
 		Description: "Godwit health verdicts of cluster " + e.cfg.Name,
 		History:     1,
@@ -295,7 +296,7 @@ func (e *NATS) session(ctx context.Context, out chan<- Update, up func() bool) e
 	if err != nil {
 		return fmt.Errorf("verdicts bucket: %w", err)
 	}
-	ob, err := e.js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
+	ob, err := e.openBucket(actx, jetstream.KeyValueConfig{
 		Bucket:      overrideBucket(e.cfg.Name),
 		Description: "Godwit admin overrides of cluster " + e.cfg.Name,
 		History:     5,
@@ -362,6 +363,45 @@ func (e *NATS) session(ctx context.Context, out chan<- Update, up func() bool) e
 			}
 		}
 	}
+}
+
+// openBucket looks the bucket up, creates it when it is missing, and
+// updates it only when its settings differ from cfg's (verdict_ttl or
+// replicas changed). It never sends a stream update that changes nothing:
+// nats-server 2.9 (Debian 12's) can crash when several clients update one
+// stream at the same moment, which every instance reconnecting after a
+// server restart would otherwise do.
+func (e *NATS) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := e.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = e.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) { // another instance was first, with other settings
+			kv, err = e.js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if bucketMatches(st, cfg) {
+		return kv, nil
+	}
+	e.log.Info("cluster: updating bucket settings", "bucket", cfg.Bucket)
+	return e.js.UpdateKeyValue(ctx, cfg)
+}
+
+// bucketMatches reports whether the bucket has the settings Godwit sets.
+func bucketMatches(st jetstream.KeyValueStatus, cfg jetstream.KeyValueConfig) bool {
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return st.TTL() == cfg.TTL && st.History() == int64(cfg.History)
+	}
+	sc := bs.StreamInfo().Config
+	return sc.MaxAge == cfg.TTL && sc.MaxMsgsPerSubject == int64(cfg.History) &&
+		sc.Storage == cfg.Storage && sc.Replicas == cfg.Replicas
 }
 
 func (e *NATS) verdictUpdate(en jetstream.KeyValueEntry) Update {

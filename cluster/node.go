@@ -29,6 +29,11 @@ type Cluster struct {
 	sent    map[addrKey]sent // last published verdicts
 	kick    chan struct{}    // capacity 1: pending or the link changed
 	linkUp  bool
+	// linkCtx ends when the link goes down, so that a put in flight on a
+	// connection that died fails at once instead of holding the verdicts
+	// queued behind it until its timeout.
+	linkCtx    context.Context
+	linkCancel context.CancelFunc
 }
 
 type sent struct {
@@ -49,6 +54,8 @@ func New(cfg Config, e Engine, log *slog.Logger) *Cluster {
 		sent:    map[addrKey]sent{},
 		kick:    make(chan struct{}, 1),
 	}
+	c.linkCtx, c.linkCancel = context.WithCancel(context.Background())
+	c.linkCancel() // not up yet
 	c.snap.Store(build(newState(), Link{State: LinkConnecting, Since: time.Now()}, cfg.Instance, c.ttl, 0, time.Now()))
 	return c
 }
@@ -226,7 +233,9 @@ func (c *Cluster) linkChanged(was LinkState, l Link) {
 	}
 	c.mu.Lock()
 	c.linkUp = l.State == LinkUp
+	c.linkCancel()
 	if c.linkUp {
+		c.linkCtx, c.linkCancel = context.WithCancel(context.Background())
 		// Verdicts may have expired in the engine while away: send every
 		// one again with the next Report.
 		clear(c.sent)
@@ -261,6 +270,7 @@ func (c *Cluster) publish(ctx context.Context) {
 		}
 		batch := c.pending
 		c.pending = map[addrKey]bool{}
+		lctx := c.linkCtx
 		// Count them as sent now, so that a Report of the same state while
 		// the put is in flight is not queued again (and one of another
 		// state is); a failed put is undone below.
@@ -272,8 +282,10 @@ func (c *Cluster) publish(ctx context.Context) {
 		failed := false
 		for k, up := range batch {
 			v := Verdict{Instance: c.cfg.Instance, Site: c.cfg.Site, Check: k.check, Address: k.addr, Up: up, At: now}
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			pctx, cancel := context.WithTimeout(ctx, c.putTimeout())
+			stopLink := context.AfterFunc(lctx, cancel)
 			err := c.eng.PublishVerdict(pctx, v)
+			stopLink()
 			cancel()
 			if err != nil {
 				c.mu.Lock()
@@ -294,6 +306,13 @@ func (c *Cluster) publish(ctx context.Context) {
 			retry = time.After(retryWait)
 		}
 	}
+}
+
+// putTimeout bounds one verdict put: half the TTL, between 1 s and 5 s. A
+// put on a healthy link takes milliseconds; one that takes longer than
+// this would land too late to matter, and its retry carries a fresh time.
+func (c *Cluster) putTimeout() time.Duration {
+	return min(max(c.ttl/2, time.Second), 5*time.Second)
 }
 
 // retryWait is the pause before failed verdict puts are tried again.
