@@ -32,6 +32,13 @@ var ErrDatabaseType = errors.New("wrong database type")
 type DB struct {
 	city *source // nil when no city/country database is loaded
 	asn  *source // nil when no ASN database is loaded
+
+	// cache remembers the tree walks of recent IPv4 addresses: clients
+	// repeat (a resolver's own address, the /24 an ECS option carries),
+	// and on a full-size database each walk is some 30 dependent loads
+	// spread over tens of megabytes. nil when records outnumber what an
+	// entry can index.
+	cache *lookupCache
 }
 
 // Info describes the loaded databases, for the status page. A zero DBInfo
@@ -71,6 +78,7 @@ type source struct {
 type record struct {
 	continent, country, subdivision string
 	lat, lon                        float64
+	vec                             [3]float64 // unit vector of lat, lon
 	hasCoords                       bool
 	asn                             uint32
 }
@@ -134,6 +142,9 @@ func Open(cityPath, asnPath string) (*DB, error) {
 		if db.asn, err = openSource(asnPath, asnKind); err != nil {
 			return nil, err
 		}
+	}
+	if db.city.cacheable() && db.asn.cacheable() {
+		db.cache = new(lookupCache)
 	}
 	return db, nil
 }
@@ -231,6 +242,7 @@ func (s *source) decodeAll() (int, error) {
 		}
 		if lat, lon := raw.Location.Latitude, raw.Location.Longitude; lat != nil && lon != nil && validCoords(*lat, *lon) {
 			rec.lat, rec.lon, rec.hasCoords = *lat, *lon, true
+			rec.vec = UnitVector(rec.lat, rec.lon)
 		}
 		i, ok := dedup[rec]
 		if !ok {
@@ -252,15 +264,15 @@ func validCoords(lat, lon float64) bool {
 }
 
 // lookup returns the network containing addr (an unmapped address without
-// zone) and its record, nil when the network holds no data. The prefix is
-// invalid when the address cannot be looked up in this database.
-func (s *source) lookup(addr netip.Addr) (*record, netip.Prefix) {
+// zone) and its record index (noRecord when the network holds no data). The
+// prefix is invalid when the address cannot be looked up in this database.
+func (s *source) lookup(addr netip.Addr) (uint32, netip.Prefix) {
 	if s.v4only && addr.Is6() {
-		return nil, netip.Prefix{}
+		return noRecord, netip.Prefix{}
 	}
 	res := s.reader.Lookup(addr)
 	if res.Err() != nil {
-		return nil, netip.Prefix{}
+		return noRecord, netip.Prefix{}
 	}
 	pfx := res.Prefix()
 	if addr.Is4() && !pfx.Addr().Is4() {
@@ -269,14 +281,17 @@ func (s *source) lookup(addr netip.Addr) (*record, netip.Prefix) {
 		pfx = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
 	if !res.Found() {
-		return nil, pfx
+		return noRecord, pfx
 	}
 	i, ok := s.index[res.Offset()]
 	if !ok {
-		return nil, pfx // not reached: Open decoded every record in the tree
+		return noRecord, pfx // not reached: Open decoded every record in the tree
 	}
-	return &s.recs[i], pfx
+	return i, pfx
 }
+
+// noRecord is the record index of a network without data.
+const noRecord = math.MaxUint32
 
 // Lookup returns what the databases say about addr. IPv4-mapped IPv6
 // addresses are looked up as IPv4, and any zone is ignored. It does not
@@ -287,21 +302,40 @@ func (db *DB) Lookup(addr netip.Addr) Location {
 		return loc
 	}
 	addr = addr.Unmap().WithZone("")
+	var (
+		city, asn       = uint32(noRecord), uint32(noRecord)
+		cityPfx, asnPfx netip.Prefix
+		hit             bool
+	)
+	if db.cache != nil && addr.Is4() {
+		city, cityPfx, asn, asnPfx, hit = db.cache.get(addr)
+	}
+	if !hit {
+		if db.city != nil {
+			city, cityPfx = db.city.lookup(addr)
+		}
+		if db.asn != nil {
+			asn, asnPfx = db.asn.lookup(addr)
+		}
+		if db.cache != nil && addr.Is4() {
+			db.cache.put(addr, city, cityPfx, db.city != nil, asn, asnPfx, db.asn != nil)
+		}
+	}
 	if db.city != nil {
-		rec, pfx := db.city.lookup(addr)
-		loc.Network = pfx
-		if rec != nil {
+		loc.Network = cityPfx
+		if city != noRecord {
+			rec := &db.city.recs[city]
 			loc.Continent = rec.continent
 			loc.Country = rec.country
 			loc.Subdivision = rec.subdivision
 			loc.Lat, loc.Lon, loc.HasCoords = rec.lat, rec.lon, rec.hasCoords
+			loc.Vec = rec.vec
 		}
 	}
 	if db.asn != nil {
-		rec, pfx := db.asn.lookup(addr)
-		loc.ASNNetwork = pfx
-		if rec != nil {
-			loc.ASN = rec.asn
+		loc.ASNNetwork = asnPfx
+		if asn != noRecord {
+			loc.ASN = db.asn.recs[asn].asn
 		}
 	}
 	return loc

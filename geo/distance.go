@@ -17,3 +17,13 @@ func Distance(lat1, lon1, lat2, lon2 float64) float64 {
 	h = min(max(h, 0), 1) // rounding can push h just outside [0, 1]
 	return 2 * earthRadiusKm * math.Asin(math.Sqrt(h))
 }
+
+// UnitVector is the point at lat, lon (degrees) on the unit sphere. The dot
+// product of two such vectors falls as the great-circle distance between
+// the points grows; ArcKm turns it into kilometres.
+func UnitVector(lat, lon float64) [3]float64 {
+	const rad = math.Pi / 180
+	sinLat, cosLat := math.Sincos(lat * rad)
+	sinLon, cosLon := math.Sincos(lon * rad)
+	return [3]float64{cosLat * cosLon, cosLat * sinLon, sinLat}
+}

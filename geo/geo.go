@@ -13,8 +13,12 @@ type Location struct {
 	Country     string // ISO 3166-1 alpha-2 ("GB"), "" when unknown
 	Subdivision string // ISO 3166-2 code of the first subdivision incl. country ("US-WA"), "" when unknown
 	Lat, Lon    float64
-	HasCoords   bool   // Lat/Lon are meaningful
-	ASN         uint32 // 0 when unknown
+	HasCoords   bool // Lat/Lon are meaningful
+	// Vec is UnitVector(Lat, Lon), precomputed at load so that ranking
+	// datacenters by distance needs no trigonometry per query. Zero
+	// without HasCoords.
+	Vec [3]float64
+	ASN uint32 // 0 when unknown
 
 	// Network is the city/country database network that contains the
 	// address, valid even when that network carries no data (so that an

@@ -44,6 +44,13 @@ type viewEntry struct {
 	deadline int64 // unix ns of the earliest possible change; 0 = stable
 }
 
+// OverrideView returns a view that holds admin overrides only, no probe
+// states: what a server with a state file and no checks serves. The maps
+// are used as they are and must not change afterwards.
+func OverrideView(addr map[netip.Addr]OverrideState, dc map[string]OverrideState) *View {
+	return &View{addrOv: addr, dcOv: dc}
+}
+
 // Lookup returns the status of addr in datacenter dc as judged by the named
 // check ("" = no check: up unless overridden). Precedence: an address
 // override, then a datacenter override, then the probe state. An address no

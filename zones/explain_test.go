@@ -103,10 +103,8 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := compile(t, threeDC("failover", 1))
-	svc2 := *svc
-	svc2.Name = "svc.example.test."
-	set, err := NewSet([]*Zone{z}, []*Service{&svc2})
+	svc := compile(t, threeDC("failover", 1)) // svc.example.test.
+	set, err := NewSet([]*Zone{z}, []*Service{svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,10 @@ func (r *ranker) rankGeo() bool {
 func (r *ranker) sortByDistance(from int, loc geo.Location, share bool) {
 	var dot [MaxServiceDatacenters]float64
 	ts := r.s.Targets
-	c := unitVector(loc.Lat, loc.Lon)
+	c := loc.Vec
+	if c == ([3]float64{}) { // a Locator that left it out
+		c = geo.UnitVector(loc.Lat, loc.Lon)
+	}
 	for _, i := range r.ord[from:r.n] {
 		u := &ts[i].unit
 		dot[i] = c[0]*u[0] + c[1]*u[1] + c[2]*u[2]
@@ -357,9 +360,13 @@ func (r *ranker) sortByDistance(from int, loc geo.Location, share bool) {
 		return
 	}
 	nearest := arcKm(dot[a[0]])
+	// Within limit km of the client is a dot product of at least
+	// cos(limit/R): one cosine here instead of an arcsine per datacenter.
+	// Ties with the nearest count whatever the rounding.
 	limit := nearest * (1 + r.s.Tolerance)
+	dotLimit := math.Cos(min(limit/earthRadiusKm, math.Pi))
 	k := 1
-	for k < len(a) && arcKm(dot[a[k]]) <= limit {
+	for k < len(a) && (dot[a[k]] >= dotLimit || dot[a[k]] >= dot[a[0]]) {
 		k++
 	}
 	if k > 1 {
@@ -375,14 +382,6 @@ func (r *ranker) sortByDistance(from int, loc geo.Location, share bool) {
 
 // earthRadiusKm is the mean Earth radius, as in geo.Distance.
 const earthRadiusKm = 6371.0088
-
-// unitVector is the point at lat, lon (degrees) on the unit sphere.
-func unitVector(lat, lon float64) [3]float64 {
-	const rad = math.Pi / 180
-	sinLat, cosLat := math.Sincos(lat * rad)
-	sinLon, cosLon := math.Sincos(lon * rad)
-	return [3]float64{cosLat * cosLon, cosLat * sinLon, sinLat}
-}
 
 // arcKm is the great-circle distance in km between two points whose unit
 // vectors have the given dot product. It goes through the chord length

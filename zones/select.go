@@ -62,6 +62,7 @@ type Selection struct {
 	TTL        uint32
 	Scope      int    // ECS scope prefix length for the reply
 	Datacenter string // datacenter of Addrs[0], "" when there are none
+	Target     int    // index in the service's Targets of that datacenter; meaningful only when Datacenter != ""
 	FailOpen   bool   // every address of the family was down; all are returned
 	Policy     string // the policy that ranked (the fallback when the policy could not)
 }
@@ -161,7 +162,8 @@ func Select(s *Service, qtype uint16, c Client, env *Env, buf []netip.Addr, tr *
 		Policy:   r.used.String(),
 	}
 	if first >= 0 {
-		sel.Datacenter = s.Targets[r.ord[first]].Datacenter
+		sel.Target = int(r.ord[first])
+		sel.Datacenter = s.Targets[sel.Target].Datacenter
 	}
 	if tr != nil {
 		tr.finish(s, &r, sel, f)
@@ -219,6 +221,13 @@ func (s *Service) healthPass(h HealthView, up *upSet, tr *Trace) uint32 {
 		}
 		return ttl
 	}
+	view, _ := h.(*health.View)
+	if view != nil && tr == nil {
+		if m := s.stable.Load(); m != nil && m.view == view {
+			*up = m.up
+			return m.ttl
+		}
+	}
 	var minSettle time.Duration
 	down := 0
 	for i := range s.Targets {
@@ -250,6 +259,9 @@ func (s *Service) healthPass(h HealthView, up *upSet, tr *Trace) uint32 {
 	ttl, why := answerTTL(s, minSettle, down, tr != nil)
 	if tr != nil {
 		tr.TTLReason = why
+	}
+	if view != nil && minSettle == 0 {
+		s.stable.Store(&healthMemo{view: view, up: *up, ttl: ttl})
 	}
 	return ttl
 }

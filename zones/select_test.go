@@ -191,6 +191,36 @@ func TestNilHealthViewIsAllUp(t *testing.T) {
 	}
 }
 
+// TestHealthViewMemo: the health pass remembered for one view is never
+// served for another. (A view with an address in doubt is not remembered:
+// its TTL depends on the time; the TTL tests cover that path.)
+func TestHealthViewMemo(t *testing.T) {
+	s := compile(t, threeDC("failover", 1))
+	drained := health.OverrideView(nil, map[string]health.OverrideState{"ams": health.OverrideDrain})
+	clean := health.OverrideView(nil, nil)
+	c := client("192.0.2.99", -1)
+	for i, tc := range []struct {
+		v    *health.View
+		want string
+	}{
+		{drained, "198.51.100.1"}, {drained, "198.51.100.1"}, // the second from the memo
+		{clean, "192.0.2.1"}, {clean, "192.0.2.1"},
+		{drained, "198.51.100.1"},
+	} {
+		sel := Select(s, mdns.TypeA, c, &Env{Health: tc.v}, nil, nil)
+		if !slices.Equal(sel.Addrs, addrs(tc.want)) || sel.TTL != 30 {
+			t.Errorf("query %d: %v ttl %d, want %s ttl 30", i, sel.Addrs, sel.TTL, tc.want)
+		}
+	}
+	if m := s.stable.Load(); m == nil || m.view != drained {
+		t.Errorf("memo %+v, want the last stable view", m)
+	}
+	buf := make([]netip.Addr, 0, 8)
+	if n := testing.AllocsPerRun(100, func() { Select(s, mdns.TypeA, c, &Env{Health: drained}, buf, nil) }); n != 0 {
+		t.Errorf("Select with a remembered view: %v allocs", n)
+	}
+}
+
 func TestRoundRobin(t *testing.T) {
 	s := compile(t, threeDC("round-robin", 1))
 	// Consecutive queries start at consecutive datacenters.
@@ -585,7 +615,7 @@ func TestDistance(t *testing.T) {
 	pts := [][2]float64{{52.37, 4.90}, {50.11, 8.68}, {38.95, -77.45}, {1.35, 103.82}, {-33.9, 151.2}, {0, 0}, {0, 180}, {52.3701, 4.9001}, {90, 0}, {-90, 0}}
 	for _, a := range pts {
 		for _, b := range pts {
-			u, v := unitVector(a[0], a[1]), unitVector(b[0], b[1])
+			u, v := geo.UnitVector(a[0], a[1]), geo.UnitVector(b[0], b[1])
 			got := arcKm(u[0]*v[0] + u[1]*v[1] + u[2]*v[2])
 			want := geo.Distance(a[0], a[1], b[0], b[1])
 			if math.Abs(got-want) > 1e-3 { // a metre

@@ -3,6 +3,10 @@ package zones
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
+
+	"github.com/godwit-dns/godwit/geo"
+	"github.com/godwit-dns/godwit/health"
 )
 
 // Limits enforced by CompileServices so that Select can work in fixed-size
@@ -80,6 +84,19 @@ type Service struct {
 	count    [2]int         // addresses per family (0: IPv4, 1: IPv6)
 	naddrs   int
 	probes   []Probe
+
+	// stable remembers healthPass's result for the last health view in
+	// which every address of the service was stable (nothing in doubt, so
+	// nothing depends on the time): views are immutable and change only
+	// when a probe or an override does, so most queries reuse it.
+	stable atomic.Pointer[healthMemo]
+}
+
+// healthMemo is healthPass's result for one view.
+type healthMemo struct {
+	view *health.View
+	up   upSet
+	ttl  uint32
 }
 
 // Target is one datacenter's part of a service.
@@ -137,5 +154,5 @@ type mapEntry struct {
 func (t *Target) setLocation(lat, lon float64) {
 	t.HasLocation = true
 	t.Lat, t.Lon = lat, lon
-	t.unit = unitVector(lat, lon)
+	t.unit = geo.UnitVector(lat, lon)
 }
