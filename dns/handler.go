@@ -488,3 +488,21 @@ func (h *Handler) noisy(msg string, args ...any) {
 func txtEscape(s string) string {
 	return strings.ReplaceAll(s, `\`, `\\`)
 }
+
+// Answerer answers UDP queries one at a time exactly as the packet engine
+// does (fast path first, the library's path for what it declines), without
+// sockets: for benchmarks and tools that measure the query path of a whole
+// server. Not safe for concurrent use; take one per goroutine.
+type Answerer struct {
+	h  *Handler
+	sc *fastScratch
+}
+
+// Answerer returns a new Answerer over h.
+func (h *Handler) Answerer() *Answerer { return &Answerer{h: h, sc: newFastScratch()} }
+
+// AnswerUDP answers one query that came over UDP from src, into dst; nil
+// when the query is dropped.
+func (a *Answerer) AnswerUDP(dst, pkt []byte, src netip.Addr) []byte {
+	return a.h.handleUDP(dst, pkt, src, a.sc)
+}

@@ -50,14 +50,27 @@ func newMonitor(s *Server) *monitor {
 
 // answered records one service answer: counters and, sampled, the query
 // log. It is on the query path: it neither locks nor allocates.
-func (m *monitor) answered(g *Generation, r *zones.Result, qtype uint16, c *dns.ClientInfo, sel *zones.Selection, start time.Time) {
+//
+// start is zero when the answer was not timed: only one in durationSample
+// answers is (and every one while the query log is on), since reading the
+// clock twice costs more than the rest of the bookkeeping.
+func (m *monitor) answered(g *Generation, r *zones.Result, qtype uint16, c *dns.ClientInfo, sel *zones.Selection, start time.Time, sampled bool) {
+	m.stats.answered(g.stats, r.Service, sel, c.ECS)
+	if start.IsZero() {
+		return
+	}
 	lat := time.Since(start)
-	m.stats.duration.Observe(lat.Seconds())
-	m.stats.answered(g.stats, r.Service.Name, sel.Datacenter, sel.FailOpen, c.ECS)
+	if sampled {
+		m.stats.duration.Observe(lat.Seconds())
+	}
 	if m.qlog != nil {
 		m.qlog.record(start, r.ServiceOwner, qtype, c, sel, lat)
 	}
 }
+
+// durationSample: one service answer in this many is timed for the
+// godwit_gslb_answer_duration_seconds histogram.
+const durationSample = 16
 
 // traffic returns the query and answer counts over the recent window and
 // how long that window really is (shorter just after start).

@@ -62,11 +62,15 @@ func (g *Generation) Lookup(qname string, qtype uint16) zones.Result {
 // (dns.Answers): zones.Select over this generation's GeoIP databases and
 // the live route table and health view.
 func (g *Generation) ServiceAddrs(r *zones.Result, qtype uint16, c *dns.ClientInfo, buf []netip.Addr) ([]netip.Addr, uint32, int) {
-	t0 := time.Now()
 	env := g.env()
+	var t0 time.Time
+	sampled := env.Seq%durationSample == 0
+	if g.srv != nil && (sampled || g.srv.mon.qlog != nil) {
+		t0 = time.Now()
+	}
 	sel := zones.Select(r.Service, qtype, clientOf(c), &env, buf, nil)
 	if g.srv != nil {
-		g.srv.mon.answered(g, r, qtype, c, &sel, t0)
+		g.srv.mon.answered(g, r, qtype, c, &sel, t0, sampled)
 	}
 	return sel.Addrs, sel.TTL, sel.Scope
 }

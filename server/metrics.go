@@ -26,12 +26,14 @@ type gslbStats struct {
 
 // statsIndex is the counters for one generation's services.
 type statsIndex struct {
-	services map[string]*serviceCounters // by lower-case service name
+	services map[string]*serviceCounters         // by lower-case service name
+	bySvc    map[*zones.Service]*serviceCounters // the same, for the query path: no string hashing
 }
 
 type serviceCounters struct {
 	failOpen prometheus.Counter
 	byDC     map[string]dcCounters
+	byTarget []dcCounters // by index in the service's Targets
 }
 
 type dcCounters struct {
@@ -68,7 +70,7 @@ func (g *gslbStats) collectors() []prometheus.Collector {
 
 // build resolves the counters of every (service, datacenter) pair of svcs.
 func (g *gslbStats) build(svcs []*zones.Service) *statsIndex {
-	idx := &statsIndex{services: map[string]*serviceCounters{}}
+	idx := &statsIndex{services: map[string]*serviceCounters{}, bySvc: map[*zones.Service]*serviceCounters{}}
 	g.dcMu.Lock()
 	defer g.dcMu.Unlock()
 	for _, s := range svcs {
@@ -79,9 +81,12 @@ func (g *gslbStats) build(svcs []*zones.Service) *statsIndex {
 				tot = new(atomic.Uint64)
 				g.dcTotals[t.Datacenter] = tot
 			}
-			sc.byDC[t.Datacenter] = dcCounters{answers: g.answers.WithLabelValues(s.Name, t.Datacenter), total: tot}
+			c := dcCounters{answers: g.answers.WithLabelValues(s.Name, t.Datacenter), total: tot}
+			sc.byDC[t.Datacenter] = c
+			sc.byTarget = append(sc.byTarget, c)
 		}
 		idx.services[s.Name] = sc
+		idx.bySvc[s] = sc
 	}
 	return idx
 }
@@ -113,29 +118,28 @@ func (sc *serviceCounters) byDCOK(dc string) (dcCounters, bool) {
 	return c, ok
 }
 
-// answered counts one service answer with the counters of idx.
-func (g *gslbStats) answered(idx *statsIndex, service, dc string, failOpen, ecs bool) {
+// answered counts one service answer of svc with the counters of idx.
+func (g *gslbStats) answered(idx *statsIndex, svc *zones.Service, sel *zones.Selection, ecs bool) {
 	if ecs {
 		g.ecs.Inc()
 	}
 	if idx == nil {
 		return
 	}
-	sc := idx.services[service]
+	sc := idx.bySvc[svc]
 	if sc == nil {
 		return
 	}
-	if failOpen {
+	if sel.FailOpen {
 		sc.failOpen.Inc()
 	}
-	if dc == "" {
+	if sel.Datacenter == "" || sel.Target < 0 || sel.Target >= len(sc.byTarget) {
 		return
 	}
-	if c, ok := sc.byDC[dc]; ok {
-		c.answers.Inc()
-		c.total.Add(1)
-		g.total.Add(1)
-	}
+	c := sc.byTarget[sel.Target]
+	c.answers.Inc()
+	c.total.Add(1)
+	g.total.Add(1)
 }
 
 // totals returns the answers led by each datacenter and all answers, since
