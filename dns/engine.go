@@ -20,8 +20,9 @@ import (
 // over every Server in it, so that at least one P always stays with the
 // rest of the program. Sockets beyond that budget are served by the
 // portable read loop. With GOMAXPROCS = 1 (one CPU, or a process pinned to
-// one CPU) there is no engine thread at all: run with GOMAXPROCS=2 to have
-// one; its P costs no CPU while the thread sleeps in the kernel.
+// one CPU) there is no engine thread at all; `godwit serve` raises GOMAXPROCS
+// to 2 in that case (cmd/godwit engineProcs): the thread's P costs no CPU
+// while the thread sleeps in the kernel.
 //
 // Preemption and stop-the-world reach an engine thread by signal: every
 // engine socket has a receive timeout (SO_RCVTIMEO), with which Linux ends

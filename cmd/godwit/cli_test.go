@@ -264,3 +264,24 @@ func TestCtl(t *testing.T) {
 		t.Errorf("no server:\n%s", out)
 	}
 }
+
+func TestEngineProcs(t *testing.T) {
+	for _, tc := range []struct {
+		io    string
+		procs int
+		env   string
+		goos  string
+		want  int
+		ok    bool
+	}{
+		{"auto", 1, "", "linux", 2, true},
+		{"auto", 2, "", "linux", 0, false},     // already room for one engine thread
+		{"auto", 1, "1", "linux", 0, false},    // the operator chose
+		{"portable", 1, "", "linux", 0, false}, // no engine wanted
+		{"auto", 1, "", "freebsd", 0, false},   // no engine on this system
+	} {
+		if n, ok := engineProcs(tc.io, tc.procs, tc.env, tc.goos); n != tc.want || ok != tc.ok {
+			t.Errorf("engineProcs(%q, %d, %q, %q) = %d, %v; want %d, %v", tc.io, tc.procs, tc.env, tc.goos, n, ok, tc.want, tc.ok)
+		}
+	}
+}

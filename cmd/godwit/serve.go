@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -95,6 +96,11 @@ func serve(ctx context.Context, path string, flags server.Flags, logLevel string
 		return err
 	}
 
+	if n, ok := engineProcs(cfg.Server.IO, runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS"), runtime.GOOS); ok {
+		runtime.GOMAXPROCS(n)
+		log.Info("GOMAXPROCS raised from 1 to 2 so that the UDP packet engine has a thread (set GOMAXPROCS to choose)")
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.Start(ctx, cfg, server.Options{Log: log, Version: versionString()})
@@ -129,4 +135,19 @@ func serve(ctx context.Context, path string, flags server.Flags, logLevel string
 			go srv.Reload("SIGHUP") //nolint:errcheck // failures are logged, counted and shown
 		}
 	}
+}
+
+// engineProcs says whether serve should raise GOMAXPROCS, and to what. On
+// one CPU (a small VM, a container limited to one CPU, a pinned process)
+// the runtime picks 1, which leaves the UDP packet engine no thread: it
+// runs at most GOMAXPROCS-1 (docs/dns.md), and the portable read loop costs
+// about twice its CPU per query. The engine thread's P costs nothing while
+// it sleeps in the kernel, so serve takes 2, unless the operator chose
+// (GOMAXPROCS set in the environment) or io = "portable", or the system has
+// no engine.
+func engineProcs(io string, procs int, env, goos string) (int, bool) {
+	if procs != 1 || env != "" || io == "portable" || goos != "linux" {
+		return 0, false
+	}
+	return 2, true
 }
