@@ -435,6 +435,7 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 	w := wire{b: dst[:min(limit, len(dst))], off: 12, ok: true}
 	w.bytes(pkt[12:q.qend]) // the question as received
 	an := w.rrs(res.Answer, qname)
+	nsigs := 0 // RRSIGs written, for the signed-responses counter
 	if sigs != nil && len(res.Answer) > 0 {
 		h0 := res.Answer[0].Header()
 		if sg := sigs.For(h0.Name); sg != nil {
@@ -442,7 +443,8 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 			if err != nil {
 				return nil, false // the slow path reports it
 			}
-			an += w.rrsigs(h0.Name, qname, h0.Ttl, s)
+			nsigs = w.rrsigs(h0.Name, qname, h0.Ttl, s)
+			an += nsigs
 		}
 	}
 	rcode, ns := res.Rcode, res.Ns
@@ -472,7 +474,8 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 				if err != nil {
 					return nil, false
 				}
-				an += w.rrsigs(res.ServiceOwner, qname, ttl, s)
+				nsigs = w.rrsigs(res.ServiceOwner, qname, ttl, s)
+				an += nsigs
 			}
 		}
 	}
@@ -523,6 +526,9 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 		h.m.udp.Inc()
 	}
 	h.m.response(rcode)
+	if nsigs > 0 {
+		h.m.signed.Inc() // as the slow path counts a reply with RRSIGs
+	}
 	return b[:w.off], true
 }
 

@@ -63,8 +63,8 @@ func newHandlerMetrics() *handlerMetrics {
 			Help: "Responses to DO queries in signed zones, sent with their RRSIGs and proofs.",
 		}),
 		signErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "godwit_dnssec_sign_errors_total",
-			Help: "RRsets or proofs that could not be signed (sent without their RRSIGs).",
+			Name: "godwit_dnssec_unsigned_rrsets_total",
+			Help: "RRsets or denial proofs sent without their RRSIGs because signing them failed (the per-zone godwit_dnssec_signing_errors_total counts the failures).",
 		}),
 	}
 	m.udp = m.queries.WithLabelValues("udp")

@@ -126,9 +126,13 @@ func TestSignedFastPathAllocations(t *testing.T) {
 		{"static without DO", withEDNS(query("www.example.test.", mdns.TypeA), 1232, false)},
 	} {
 		pkt := mustPack(t, tt.m)
+		before := testsupport.CounterValue(h.m.signed)
 		out, ok := h.answerFast(dst, pkt, testClient, sc) // fills the cache
 		if !ok {
 			t.Fatalf("%s: not answered by the fast path", tt.name)
+		}
+		if got, want := testsupport.CounterValue(h.m.signed)-before, map[bool]float64{true: 1}[tt.m.IsEdns0().Do()]; got != want {
+			t.Errorf("%s: godwit_dnssec_signed_responses_total went up by %v, want %v", tt.name, got, want)
 		}
 		r := new(mdns.Msg)
 		if err := r.Unpack(out); err != nil || hasRR(r.Answer, mdns.TypeRRSIG) != tt.m.IsEdns0().Do() {
