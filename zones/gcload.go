@@ -3,6 +3,7 @@ package zones
 import (
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // A large zone file is parsed with the garbage collector running more
@@ -21,6 +22,19 @@ const (
 	largeLoadBytes     = 8 << 20 // zone files at least this large
 	largeLoadGCPercent = 50
 )
+
+// largeLoads counts the large loads finished in this process, for
+// LargeLoads.
+var largeLoads atomic.Uint64
+
+// LargeLoads returns how many large zone files (largeLoadBytes or more)
+// this process has loaded. A caller that publishes a new generation and
+// sees the count changed since its last publication knows that the
+// generation it dropped holds a large zone, and can hand that memory back
+// to the OS once nothing reads it (debug.FreeOSMemory): the Go runtime
+// otherwise keeps the freed heap for minutes, and the process's RSS stays
+// at both generations' size long after a reload.
+func LargeLoads() uint64 { return largeLoads.Load() }
 
 var gcLoad struct {
 	sync.Mutex
@@ -44,6 +58,7 @@ func lowerGCForLoad(n int) (restore func()) {
 	gcLoad.active++
 	gcLoad.Unlock()
 	return func() {
+		largeLoads.Add(1)
 		gcLoad.Lock()
 		gcLoad.active--
 		if gcLoad.active == 0 {

@@ -21,6 +21,10 @@
 #     wildcards, and the routes service with an ECS address from the table
 #     (a different one per round); server CPU µs per answered query.
 #     Rounds alternate the order large/small, small/large.
+#   - the large zone alone in NSD and in Godwit, one after the other
+#     (testdata/bench/large/zonemem/servers.sh): time until answering, RSS
+#     and PSS after loading, peak RSS during a reload, RSS 60 s after it.
+#     Skipped with LARGE_ZONECMP=0.
 # The section "## Large data (1M records, 1M prefixes)" is written to
 # $LARGE_OUT and replaces (or is appended as) that section of $LARGE_DOC.
 # To profile the loads behind start-up: testdata/bench/large/prof.
@@ -34,6 +38,7 @@
 #   LARGE_GODWIT [bin/godwit], LARGE_OUT [bin/bench-large.md]
 #   LARGE_DOC [docs/BENCHMARKS.md]; empty: do not touch it
 #   LARGE_PROF [1]: profile the three loads (testdata/bench/large/prof)
+#   LARGE_ZONECMP [1]: compare the zone alone with NSD (needs nsd)
 #   LARGE_BGP [1]: run testdata/bench/large/bgp.sh afterwards (BGP_V4, BGP_V6)
 set -euo pipefail
 
@@ -242,6 +247,14 @@ for s in "${SETS[@]}"; do
 	unset "PID[$s]"
 done
 
+# --- the zone alone, beside NSD ---
+if [ "${LARGE_ZONECMP:-1}" = 1 ]; then
+	log "the large zone alone in NSD and Godwit (zonemem/servers.sh, about 3 minutes)"
+	PATH=$PATH:/usr/sbin testdata/bench/large/zonemem/servers.sh "$WORK/large/zones/big.test.zone" \
+		$((PORT_BASE + 90)) "$GODWIT" >"$WORK/zonecmp.txt"
+	cat "$WORK/zonecmp.txt" >&2
+fi
+
 # --- report ---
 mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s / NF : 0 }' <<<"$1"; }
 mean1() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.1f", NF ? s / NF : 0 }' <<<"$1"; }
@@ -284,6 +297,30 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 		sq=$(mean "${R[small:$w:qps]}")
 		echo "| $(wl_title "$w") | $lq | $sq | $(ratio "$lq" "$sq") | $(mean1 "${R[large:$w:cpu]}") | $(mean1 "${R[small:$w:cpu]}") | ${R[large:$w:lost]}/${R[small:$w:lost]} | ${R[large:$w:codes]} |"
 	done
+	if [ -s "$WORK/zonecmp.txt" ]; then
+		zc() { awk -F' *[|] *' -v s="$1" -v c="$2" '$2 == s { print $c }' "$WORK/zonecmp.txt"; }
+		echo
+		echo "### The large zone alone, beside NSD"
+		echo
+		echo "\`testdata/bench/large/zonemem/servers.sh\`: the zone \`big.test\` alone (no routes, no services),"
+		echo "served by NSD $(nsd -v 2>&1 | head -1 | sed 's/^NSD version //') (\`server-count: 1\`) and by Godwit, one after the other, unpinned."
+		echo "Time until \`h1.big.test A\` answers NOERROR; RSS summed over the server's processes 2 s later"
+		echo "(NSD's server process is a fork sharing most pages with its parent, so its summed RSS counts"
+		echo "them twice: PSS is the fair figure); the peak while a reload runs (a record appended; SIGHUP for"
+		echo "NSD, the file watch for Godwit), sampled every 50 ms until the new record answers and 2 s more;"
+		echo "RSS 60 s after the reload."
+		echo
+		echo "| server | answering after, s | RSS after load, MiB | PSS after load, MiB | reload peak RSS, MiB (× before) | RSS 60 s after the reload, MiB (× before) |"
+		echo "|---|---:|---:|---:|---:|---:|"
+		cat "$WORK/zonecmp.txt"
+		echo
+		echo "| figure (issue #20) | Godwit | NSD | Godwit / NSD | target |"
+		echo "|---|---:|---:|---:|---:|"
+		echo "| RSS after loading (PSS for both) | $(zc godwit 5) | $(zc nsd 5) | $(ratio "$(zc godwit 5)" "$(zc nsd 5)") | ≤ 1.0 |"
+		echo "| time until answering, s | $(zc godwit 3) | $(zc nsd 3) | $(ratio "$(zc godwit 3)" "$(zc nsd 3)") | ≤ 1.0 |"
+		echo "| reload: peak RSS / RSS before | $(zc godwit 6 | sed 's/.*(\(.*\)×)/\1/') | $(zc nsd 6 | sed 's/.*(\(.*\)×)/\1/') | | ≤ 2.0 |"
+		echo "| 60 s after the reload: RSS / RSS before | $(zc godwit 7 | sed 's/.*(\(.*\)×)/\1/') | $(zc nsd 7 | sed 's/.*(\(.*\)×)/\1/') | | ≤ 1.1 |"
+	fi
 	if [ -s "$WORK/prof.txt" ]; then
 		echo
 		echo "### Where the large load goes"
