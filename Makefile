@@ -38,7 +38,8 @@ tools: ## install the Debian packages the tests use, when missing
 
 bench: build ## Go benchmarks, then Godwit beside gdnsd, PowerDNS and NSD into docs/BENCHMARKS.md (BENCH_SECONDS=8, BENCH_ROUNDS=2)
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem $(PKGS) | tee bin/gobench.txt
-	@missing=""; for t in dnsperf:dnsperf gdnsd:gdnsd pdns_server:pdns-server nsd:nsd; do \
+	@missing=""; for t in dnsperf:dnsperf gdnsd:gdnsd pdns_server:pdns-server pdnsutil:pdns-server nsd:nsd \
+	  dig:bind9-dnsutils delv:bind9-dnsutils dnssec-keygen:bind9-utils curl:curl; do \
 	  { command -v $${t%%:*} || test -x /usr/sbin/$${t%%:*}; } >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	for p in pdns-backend-bind pdns-backend-geoip; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

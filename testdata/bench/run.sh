@@ -18,11 +18,23 @@
 # Environment (defaults in brackets):
 #   BENCH_SECONDS [8]       length of each dnsperf run
 #   BENCH_ROUNDS [2]        rounds of alternation
-#   BENCH_SERVERS           [godwit gdnsd pdns nsd]; godwit must be first;
-#                           godwit-portable adds Godwit with [server] io = "portable"
-#                           (the goroutine read loop instead of the packet engine)
-#   BENCH_WORKLOADS         [static geo-ecs geo weighted nxdomain tcp]
-#   BENCH_PORT_BASE [15300] servers listen on 127.0.0.1:BASE+1..BASE+4
+#   BENCH_SERVERS           [godwit godwit-wildcard godwit-signed gdnsd pdns
+#                           pdns-signed nsd]; godwit must be first. Variants:
+#                           godwit-portable: Godwit with [server] io = "portable"
+#                             (the goroutine read loop instead of the packet engine)
+#                           godwit-wildcard: the same config listening on 0.0.0.0
+#                             (queries still to 127.0.0.1); static and geo-ecs only
+#                           godwit-signed: the same config plus [dnssec] keys_dir,
+#                             gslb.test signed with a CSK (dnssec-keygen -a 13)
+#                           pdns-signed: pdns with gslb.test signed online by the
+#                             geoip backend (geoip-dnssec-keydir, pdnsutil secure-zone)
+#                           The signed servers run geo-ecs-do only, and only after
+#                           dig shows RRSIGs and delv validates their answers.
+#   BENCH_WORKLOADS         [static geo-ecs geo-ecs-do geo weighted nxdomain tcp]
+#                           geo-ecs-do: geo-ecs with the DO bit (dnsperf -D), for
+#                           the signed servers, at geo-ecs's fixed rate
+#   BENCH_PORT_BASE [15300] servers listen on port BASE+1, BASE+2, ... in
+#                           BENCH_SERVERS order
 #   BENCH_SERVER_CPU [0], BENCH_CLIENT_CPU [1]
 #   BENCH_OUT [docs/BENCHMARKS.md]; BENCH_GO [1]: also run the Go benchmarks
 #   BENCH_GO_OUTPUT: a file with go test -bench output to report instead
@@ -39,8 +51,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$ROOT/testdata/bench
 SECS=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-2}
-SERVERS=(${BENCH_SERVERS:-godwit gdnsd pdns nsd})
-WORKLOADS=(${BENCH_WORKLOADS:-static geo-ecs geo weighted nxdomain tcp})
+SERVERS=(${BENCH_SERVERS:-godwit godwit-wildcard godwit-signed gdnsd pdns pdns-signed nsd})
+WORKLOADS=(${BENCH_WORKLOADS:-static geo-ecs geo-ecs-do geo weighted nxdomain tcp})
 PORT_BASE=${BENCH_PORT_BASE:-15300}
 SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
@@ -61,7 +73,7 @@ GODWIT_SUM=$(sha256sum "$GODWIT" | cut -c1-12)
 GODWIT_TIME=$(date -u -r "$GODWIT" '+%Y-%m-%d %H:%M UTC')
 GODWIT=$WORK/godwit-bin
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A PID PORT
+declare -A PID PORT SKIPPED
 cleanup() {
 	local s
 	for s in "${!PID[@]}"; do
@@ -130,20 +142,64 @@ wait_ready() { # SERVER NAME: until the server answers NAME SOA
 	exit 1
 }
 
-start_godwit() {
-	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$BENCH/godwit.toml" \
-		-listen "127.0.0.1:${PORT[godwit]}" -status-listen 127.0.0.1:0 >"$WORK/godwit.log" 2>&1 &
-	PID[godwit]=$!
+# run_godwit NAME CONFIG HOST: start a Godwit server on HOST:PORT[NAME].
+run_godwit() {
+	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$2" \
+		-listen "$3:${PORT[$1]}" -status-listen 127.0.0.1:0 >"$WORK/$1.log" 2>&1 &
+	PID[$1]=$!
 }
 
-# Godwit with io = "portable": the same config with paths made absolute (the
-# copy lives in $WORK) and the io key set.
+# godwit_config: the committed config with its paths made absolute, for the
+# variants whose config is a modified copy. The copy goes to a directory of
+# its own, $WORK/NAME/godwit.toml: Godwit watches its config file's directory
+# (fsnotify), and every write to dnsperf's output in $WORK would wake it,
+# which at 35-60k qps roughly doubled the CPU per query measured.
+godwit_config() {
+	sed -e "s|^dir = \"zones\"|dir = \"$BENCH/zones\"|" -e "s|^city_db = .*|city_db = \"$GEOIP\"|" "$BENCH/godwit.toml"
+}
+
+start_godwit() { run_godwit godwit "$BENCH/godwit.toml" 127.0.0.1; }
+
+# Godwit with io = "portable".
 start_godwit-portable() {
-	sed -e "s|^dir = \"zones\"|dir = \"$BENCH/zones\"|" -e "s|^city_db = .*|city_db = \"$GEOIP\"|" \
-		-e 's|^\[server\]$|[server]\nio = "portable"|' "$BENCH/godwit.toml" >"$WORK/godwit-portable.toml"
-	GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c "$SCPU" "$GODWIT" serve -config "$WORK/godwit-portable.toml" \
-		-listen "127.0.0.1:${PORT[godwit-portable]}" -status-listen 127.0.0.1:0 >"$WORK/godwit-portable.log" 2>&1 &
-	PID[godwit-portable]=$!
+	mkdir -p "$WORK/godwit-portable"
+	godwit_config | sed -e 's|^\[server\]$|[server]\nio = "portable"|' >"$WORK/godwit-portable/godwit.toml"
+	run_godwit godwit-portable "$WORK/godwit-portable/godwit.toml" 127.0.0.1
+}
+
+# Godwit on the wildcard address: the same binary and config, 0.0.0.0:PORT.
+# The packet engine learns each datagram's destination from IP_PKTINFO and
+# replies from it (docs/dns.md); the queries still go to 127.0.0.1.
+start_godwit-wildcard() { run_godwit godwit-wildcard "$BENCH/godwit.toml" 0.0.0.0; }
+
+# anchor ZONE: delv's trust-anchors clause for the KSKs/CSKs (flags 257) among
+# the DNSKEY records (zone file syntax) on stdin.
+anchor() {
+	awk -v z="${1%.}." '!/^;/ {
+		for (i = 1; i <= NF; i++) if ($i == "DNSKEY") break
+		if (i > NF || $(i + 1) != 257) next
+		k = ""; for (j = i + 4; j <= NF; j++) k = k $j
+		a = a sprintf("  %s static-key %s %s %s \"%s\";\n", z, $(i + 1), $(i + 2), $(i + 3), k) }
+		END { if (a == "") exit 1; printf "trust-anchors {\n%s};\n", a }'
+}
+
+# Godwit signing gslb.test online: one CSK (ECDSA P-256, algorithm 13) made
+# now with dnssec-keygen into $WORK/godwit-signed/keys. Only gslb.test is
+# signed: the geo-ecs-do workload asks nothing else, and PowerDNS's geoip
+# backend signs that zone only.
+start_godwit-signed() {
+	local keys=$WORK/godwit-signed/keys
+	mkdir -p "$keys"
+	if ! (cd "$keys" && dnssec-keygen -q -a 13 -f KSK -n ZONE gslb.test) >"$WORK/godwit-signed.log" 2>&1; then
+		WHY="dnssec-keygen -a 13 -f KSK -n ZONE gslb.test failed: $(tail -2 "$WORK/godwit-signed.log")"
+		return 1
+	fi
+	anchor gslb.test <"$keys"/Kgslb.test.+013+*.key >"$WORK/godwit-signed.anchor"
+	{
+		godwit_config
+		printf '\n[dnssec]\nkeys_dir = "%s"\n' "$keys"
+	} >"$WORK/godwit-signed/godwit.toml"
+	run_godwit godwit-signed "$WORK/godwit-signed/godwit.toml" 127.0.0.1
 }
 
 start_gdnsd() {
@@ -156,14 +212,40 @@ start_gdnsd() {
 	PID[gdnsd]=$!
 }
 
+# pdns_config NAME: PowerDNS's config dir $WORK/NAME from the committed files.
+pdns_config() {
+	mkdir -p "$WORK/$1"
+	subst "$BENCH/pdns/pdns.conf" "$WORK/$1/pdns.conf" "$1"
+	subst "$BENCH/pdns/named.conf" "$WORK/$1/named.conf" "$1"
+	cp "$BENCH/pdns/geo.yaml" "$WORK/$1/geo.yaml"
+	cp "$BENCH/zones/example.test.zone" "$WORK/$1/example.test.zone"
+}
+
 start_pdns() {
-	mkdir -p "$WORK/pdns"
-	subst "$BENCH/pdns/pdns.conf" "$WORK/pdns/pdns.conf" pdns
-	subst "$BENCH/pdns/named.conf" "$WORK/pdns/named.conf" pdns
-	cp "$BENCH/pdns/geo.yaml" "$WORK/pdns/geo.yaml"
-	cp "$BENCH/zones/example.test.zone" "$WORK/pdns/example.test.zone"
+	pdns_config pdns
 	taskset -c "$SCPU" pdns_server --config-dir="$WORK/pdns" >"$WORK/pdns.log" 2>&1 &
 	PID[pdns]=$!
+}
+
+# PowerDNS with gslb.test signed online by the geoip backend: its keys live
+# in geoip-dnssec-keydir, where pdnsutil secure-zone puts one CSK (ECDSA
+# P-256, algorithm 13, as for Godwit). example.test (bind backend) stays
+# unsigned. The backend marks the zone NSEC3 narrow; the workload asks for
+# names that exist, so no denial is signed.
+start_pdns-signed() {
+	local d=$WORK/pdns-signed id
+	pdns_config pdns-signed
+	mkdir -p "$d/keys"
+	printf '%s\n' "geoip-dnssec-keydir=$d/keys" default-ksk-algorithm=ecdsa256 default-zsk-algorithm= >>"$d/pdns.conf"
+	if ! pdnsutil --config-dir="$d" secure-zone gslb.test >"$WORK/pdns-signed.log" 2>&1; then
+		WHY="pdnsutil secure-zone gslb.test failed: $(tail -2 "$WORK/pdns-signed.log")"
+		return 1
+	fi
+	id=$(pdnsutil --config-dir="$d" show-zone gslb.test 2>>"$WORK/pdns-signed.log" | awk '/^ID = / { print $3; exit }')
+	pdnsutil --config-dir="$d" export-zone-dnskey gslb.test "$id" 2>>"$WORK/pdns-signed.log" |
+		anchor gslb.test >"$WORK/pdns-signed.anchor"
+	taskset -c "$SCPU" pdns_server --config-dir="$d" >>"$WORK/pdns-signed.log" 2>&1 &
+	PID[pdns-signed]=$!
 }
 
 start_nsd() {
@@ -175,11 +257,15 @@ start_nsd() {
 }
 
 # Workloads: query file and extra dnsperf flags. NSD serves the static zone
-# only, so it runs the workloads that need no GSLB.
+# only, so it runs the workloads that need no GSLB. The signed servers run
+# only geo-ecs-do (what they add is signing; the rest would repeat godwit and
+# pdns), the unsigned ones all but geo-ecs-do (on an unsigned zone DO changes
+# nothing), godwit-wildcard static and geo-ecs (the listen address is all
+# that differs from godwit).
 wl_file() {
 	case $1 in
 	static | tcp) echo "$BENCH/queries/static.txt" ;;
-	geo-ecs | geo) echo "$BENCH/queries/geo.txt" ;;
+	geo-ecs | geo-ecs-do | geo) echo "$BENCH/queries/geo.txt" ;;
 	weighted) echo "$BENCH/queries/weighted.txt" ;;
 	nxdomain) echo "$BENCH/queries/nxdomain.txt" ;;
 	esac
@@ -187,16 +273,29 @@ wl_file() {
 wl_flags() {
 	case $1 in
 	geo-ecs) echo "-E $ECS" ;;
+	geo-ecs-do) echo "-E $ECS -D" ;;
 	tcp) echo "-m tcp" ;;
 	esac
 }
 wl_applies() { # SERVER WORKLOAD
-	[ "$1" != nsd ] || case $2 in static | nxdomain | tcp) true ;; *) false ;; esac
+	case $1 in
+	nsd) case $2 in static | nxdomain | tcp) true ;; *) false ;; esac ;;
+	godwit-signed | pdns-signed) [ "$2" = geo-ecs-do ] ;;
+	godwit-wildcard) case $2 in static | geo-ecs) true ;; *) false ;; esac ;;
+	*) [ "$2" != geo-ecs-do ] ;;
+	esac
+}
+# sweep_applies SERVER: the servers in the CPU-per-query sweep (geo-ecs), all
+# that serve it but godwit-wildcard: its comparison is the fixed-rate one,
+# and the sweep is the longest part of the run.
+sweep_applies() {
+	[ "$1" != godwit-wildcard ] && wl_applies "$1" geo-ecs
 }
 wl_title() {
 	case $1 in
 	static) echo "static records mix (UDP)" ;;
 	geo-ecs) echo "geo service, with ECS (81.2.69.142/32, London)" ;;
+	geo-ecs-do) echo "geo service, with ECS and the DO bit (signed servers only)" ;;
 	geo) echo "geo service, no ECS (127.0.0.1: not in the DB, fallback)" ;;
 	weighted) echo "weighted service" ;;
 	nxdomain) echo "NXDOMAIN-heavy (90% random names)" ;;
@@ -258,16 +357,62 @@ measure() {
 		"$r" "$s" "$w" "$mqps" "$mlost" "$mus" "$rate" "$fqps" "$flost" "$fus" "$p50" "$p99" "$avg" "$mdone"
 }
 
+# check_signed SERVER: before a signed server is measured, its geo answer
+# (with ECS) carries an RRSIG over the A RRset, and delv validates the A and
+# AAAA answers from the zone's own key (the trust anchor comes from the key
+# files, not from the server). Prints what failed and returns 1 otherwise.
+check_signed() {
+	local s=$1 out q
+	if [ ! -s "$WORK/$s.anchor" ]; then
+		echo "no trust anchor: no KSK or CSK for gslb.test among the key files"
+		return 1
+	fi
+	out=$(dig +dnssec +norec +time=1 +tries=2 @127.0.0.1 -p "${PORT[$s]}" geo.gslb.test A +subnet=81.2.69.142/32 2>&1)
+	if ! grep -Eq '^geo\.gslb\.test\.[[:space:]].*RRSIG[[:space:]]+A[[:space:]]' <<<"$out"; then
+		echo "dig +dnssec geo.gslb.test A (ECS 81.2.69.142/32) has no RRSIG over the A RRset:"
+		sed -n '/^;; ->>HEADER/p; /ANSWER SECTION/,/^$/p' <<<"$out"
+		return 1
+	fi
+	for q in A AAAA; do
+		out=$(delv @127.0.0.1 -p "${PORT[$s]}" -a "$WORK/$s.anchor" +root=gslb.test geo.gslb.test "$q" 2>&1 || true)
+		if ! grep -q '^; fully validated' <<<"$out"; then
+			echo "delv does not validate geo.gslb.test $q against the zone's key:"
+			head -5 <<<"$out"
+			return 1
+		fi
+	done
+}
+
+# drop SERVER REASON: stop a server and leave it out of the run (and say so
+# in the report).
+drop() {
+	log "run.sh: $1 is NOT measured: $2"
+	SKIPPED[$1]=$2
+	if [ -n "${PID[$1]:-}" ]; then
+		kill "${PID[$1]}" 2>/dev/null || true
+		wait "${PID[$1]}" 2>/dev/null || true
+		unset "PID[$1]"
+	fi
+	local keep=() x
+	for x in "${SERVERS[@]}"; do [ "$x" = "$1" ] || keep+=("$x"); done
+	SERVERS=("${keep[@]}")
+}
+
 # --- start the servers ----------------------------------------------------
 port=$PORT_BASE
 for s in "${SERVERS[@]}"; do
 	port=$((port + 1))
 	PORT[$s]=$port
-	"start_$s"
+	# A start function that fails says why in WHY.
+	WHY=""
+	if ! "start_$s"; then
+		drop "$s" "cannot start: $WHY"
+	fi
 done
 for s in "${SERVERS[@]}"; do
 	wait_ready "$s" example.test
 	log "$s ready on 127.0.0.1:${PORT[$s]} (pid ${PID[$s]})"
+	case $s in godwit*) log "$s: $(grep -m1 'dns: listening' "$WORK/$s.log" | grep -o 'addr=.*')" ;; esac
 done
 # Sanity: each GSLB server answers the geo name.
 for s in "${SERVERS[@]}"; do
@@ -275,6 +420,15 @@ for s in "${SERVERS[@]}"; do
 	a=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$s]}" geo.gslb.test A +subnet=81.2.69.142/32 | tr '\n' ' ')
 	log "$s: geo.gslb.test A for 81.2.69.142: $a"
 	[ -n "$a" ] || { echo "run.sh: $s does not answer geo.gslb.test" >&2; exit 1; }
+done
+# The signed servers: signed and valid, or not measured.
+for s in "${SERVERS[@]}"; do
+	case $s in godwit-signed | pdns-signed) ;; *) continue ;; esac
+	if why=$(check_signed "$s"); then
+		log "$s: geo.gslb.test carries RRSIGs (dig +dnssec, with ECS); A and AAAA fully validated (delv, trust anchor from the key files)"
+	else
+		drop "$s" "$(tr '\n' ' ' <<<"$why")"
+	fi
 done
 
 # --- measure, alternating ---------------------------------------------------
@@ -288,11 +442,16 @@ for r in $(seq "$ROUNDS"); do
 		for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[$i]}"); done
 	fi
 	for w in "${WORKLOADS[@]}"; do
+		# geo-ecs-do runs at geo-ecs's rate, so that the signed servers'
+		# CPU per query compares with unsigned Godwit's at the same load.
+		if [ "$w" = geo-ecs-do ] && [ -n "${RATE[geo-ecs]:-}" ]; then RATE[$w]=${RATE[geo-ecs]}; fi
 		for s in "${order[@]}"; do
 			wl_applies "$s" "$w" || continue
 			rate=${RATE[$w]:-0}
-			if [ "$r" -eq 1 ] && [ "$s" = godwit ]; then
-				line=$(measure godwit "$w" "$r" -1)
+			if [ -z "${RATE[$w]:-}" ]; then
+				# Round 1's first server (Godwit; for geo-ecs-do without
+				# geo-ecs, godwit-signed) sets the fixed rate.
+				line=$(measure "$s" "$w" "$r" -1)
 				RATE[$w]=$(cut -f7 <<<"$line")
 				rate=${RATE[$w]}
 			else
@@ -318,7 +477,7 @@ if [ "${#SWEEP_RATES[@]}" -gt 0 ]; then
 		fi
 		for q in "${SWEEP_RATES[@]}"; do
 			for s in "${order[@]}"; do
-				wl_applies "$s" geo-ecs || continue
+				sweep_applies "$s" || continue
 				t0=$(cpu_ticks "${PID[$s]}")
 				# shellcheck disable=SC2046
 				taskset -c "$CCPU" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$(wl_file geo-ecs)" $(wl_flags geo-ecs) \
@@ -336,6 +495,19 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RSS
 for s in "${SERVERS[@]}"; do RSS[$s]=$(peak_rss_kb "${PID[$s]}"); done
+# godwit-signed's own counters after the run: signatures made (cache misses)
+# against cache hits and signed responses.
+SIGNMETRICS=$WORK/sign-metrics.txt
+: >"$SIGNMETRICS"
+if [ -n "${PID[godwit-signed]:-}" ]; then
+	url=$(grep -o -m1 'status page on http://[^ ]*' "$WORK/godwit-signed.log" | sed 's/^status page on //')
+	if [ -n "$url" ] && curl -sf --max-time 5 "${url%/}/metrics" >"$WORK/metrics.txt"; then
+		{
+			grep -E '^godwit_dnssec_(signatures|cache_hits|signed_responses|sign_errors|signing_errors)_total' "$WORK/metrics.txt" || true
+			awk '/^godwit_dns_queries_total/ { n += $NF } END { printf "godwit_dns_queries_total (all labels) %.0f\n", n }' "$WORK/metrics.txt"
+		} >"$SIGNMETRICS"
+	fi
+fi
 
 # --- where Godwit's time goes -------------------------------------------------
 # perf samples the server for 5 s while dnsperf drives the geo + ECS workload
@@ -371,8 +543,8 @@ elif [ "${BENCH_GO:-1}" = 1 ]; then
 	# Stop the servers first so that they do not share the CPU.
 	cleanup_servers() { for s in "${!PID[@]}"; do kill "${PID[$s]}" 2>/dev/null || true; wait "${PID[$s]}" 2>/dev/null || true; unset "PID[$s]"; done; }
 	cleanup_servers
-	log "go test -run '^\$' -bench . -benchmem ./zones ./geo ./routes ./dns"
-	(cd "$ROOT" && go test -run '^$' -bench . -benchmem ./zones ./geo ./routes ./dns) >"$GOBENCH" 2>&1 || log "go benchmarks failed; see the report"
+	log "go test -run '^\$' -bench . -benchmem ./zones ./geo ./routes ./dns ./dnssec"
+	(cd "$ROOT" && go test -run '^$' -bench . -benchmem ./zones ./geo ./routes ./dns ./dnssec) >"$GOBENCH" 2>&1 || log "go benchmarks failed; see the report"
 fi
 
 # --- report -------------------------------------------------------------------
@@ -380,8 +552,11 @@ version() {
 	case $1 in
 	godwit) echo "$("$GODWIT" version 2>/dev/null | head -1) (binary built $GODWIT_TIME, sha256 $GODWIT_SUM)" ;;
 	godwit-portable) echo "the same binary with [server] io = \"portable\"" ;;
+	godwit-wildcard) echo "the same binary and config listening on 0.0.0.0:PORT (queries to 127.0.0.1)" ;;
+	godwit-signed) echo "the same binary and config plus [dnssec] keys_dir: gslb.test signed online, one CSK from $(dnssec-keygen -V 2>/dev/null | head -1 | awk '{print $1, $2}') -a 13 (ECDSA P-256)" ;;
 	gdnsd) echo "gdnsd $(dpkg-query -W -f '${Version}' gdnsd 2>/dev/null)" ;;
 	pdns) echo "PowerDNS Authoritative $(dpkg-query -W -f '${Version}' pdns-server 2>/dev/null) (bind + geoip backends)" ;;
+	pdns-signed) echo "the same PowerDNS, gslb.test signed online by the geoip backend (geoip-dnssec-keydir, pdnsutil secure-zone: one CSK, ECDSA P-256)" ;;
 	nsd) echo "NSD $(dpkg-query -W -f '${Version}' nsd 2>/dev/null)" ;;
 	esac
 }
@@ -392,11 +567,90 @@ mean() {
 		END { if (n) printf "%.6g\n", t / n }' "$RES"
 }
 # ratio WORKLOAD OTHER COLUMN: Godwit's mean over OTHER's.
-ratio() {
+ratio() { ratio2 godwit "$1" "$2" "$1" "$3"; }
+# ratio2 SERVER WORKLOAD OTHER OTHER_WORKLOAD COLUMN: SERVER's mean over OTHER's.
+ratio2() {
 	local g o
-	g=$(mean godwit "$1" "$3")
-	o=$(mean "$2" "$1" "$3")
-	[ -n "$g" ] && [ -n "$o" ] && awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.4f\n", g / o }'
+	g=$(mean "$1" "$2" "$5")
+	o=$(mean "$3" "$4" "$5")
+	if [ -n "$g" ] && [ -n "$o" ]; then
+		awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.4f\n", g / o }'
+	fi
+}
+
+# wl_on SERVER WORKLOAD: SERVER was measured on WORKLOAD in this run.
+wl_on() { awk -F'\t' -v s="$1" -v w="$2" '$2 == s && $3 == w { f = 1 } END { exit !f }' "$RES"; }
+
+# signed_section: the DNSSEC part of the report.
+signed_section() {
+	local s w kind
+	echo "### Signed answers (DNSSEC, issue #17)"
+	echo
+	echo "gslb.test signed online with one CSK, ECDSA P-256 (algorithm 13), made at the start of"
+	echo "the run: **godwit-signed** is Godwit's config plus \`[dnssec] keys_dir\` (\`dnssec-keygen -a 13"
+	echo "-f KSK -n ZONE gslb.test\`), **pdns-signed** PowerDNS's geoip backend with"
+	echo "\`geoip-dnssec-keydir\` (\`pdnsutil secure-zone gslb.test\`). Both run the geo + ECS queries"
+	echo "with the DO bit (\`-E $ECS -D\`, workload geo-ecs-do) at the geo-ecs fixed rate"
+	echo "(${RATE[geo-ecs-do]:-?} qps); the unsigned rows are the geo-ecs workload (no DO) of the"
+	echo "same run. Mean over $ROUNDS rounds, columns as above."
+	echo
+	echo "| server | answers | max qps | CPU µs/q at max | CPU µs/q at fixed rate | p50 ms | p99 ms | lost |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	for s in godwit godwit-signed pdns pdns-signed; do
+		case $s in *-signed) w=geo-ecs-do kind="signed (geo-ecs-do)" ;; *) w=geo-ecs kind="unsigned (geo-ecs)" ;; esac
+		if [ -n "${SKIPPED[$s]:-}" ]; then
+			echo "| $s | $kind | not measured | | | | | |"
+			continue
+		fi
+		wl_on "$s" "$w" || continue
+		awk -F'\t' -v s="$s" -v w="$w" -v k="$kind" '$2 == s && $3 == w {
+			n++; mq += $4; mu += $6; fu += $10; p50 += $11; p99 += $12; lost += $5 + $9 }
+			END { printf "| %s | %s | %.0f | %.1f | %.1f | %.3f | %.3f | %d |\n",
+				s, k, mq/n, mu/n, fu/n, p50/n, p99/n, lost }' "$RES"
+	done
+	echo
+	for s in godwit-signed pdns-signed; do
+		if [ -n "${SKIPPED[$s]:-}" ]; then
+			echo "- $s: **not measured**: ${SKIPPED[$s]}"
+		elif wl_on "$s" geo-ecs-do; then
+			echo "- $s: before it was measured, \`dig +dnssec\` showed an RRSIG over geo.gslb.test A (with ECS)"
+			echo "  and \`delv -a ANCHOR +root=gslb.test\` fully validated geo.gslb.test A and AAAA, the trust"
+			echo "  anchor taken from the key files."
+		fi
+	done
+	echo
+	if [ -s "$GOBENCH" ] && grep -Eq '^Benchmark(SignMiss|SignHit|SignAddrsHit|SignedFastPath)' "$GOBENCH"; then
+		echo "What a signature costs, from the Go benchmarks below: a cache miss is one signature"
+		echo "(\`BenchmarkSignMiss\`, ECDSA P-256 and Ed25519, over a two-record A RRset); a hit is the"
+		echo "cache lookup (\`BenchmarkSignHit\`, \`BenchmarkSignAddrsHit\` for a GSLB answer);"
+		echo "\`BenchmarkSignedFastPath\` is the whole UDP fast-path answer unsigned (do=false) and signed"
+		echo "from the cache (do=true). Online signing pays the miss once per distinct answer RRset and"
+		echo "refresh period (half the signature validity), then hits."
+		echo
+		echo "| Go benchmark | µs/op | B/op | allocs/op |"
+		echo "|---|---:|---:|---:|"
+		grep -E '^Benchmark(SignMiss|SignHit|SignAddrsHit|SignedFastPath)' "$GOBENCH" | awk '{
+			ns = b = a = ""
+			for (i = 2; i <= NF; i++) {
+				if ($i == "ns/op") ns = $(i - 1)
+				if ($i == "B/op") b = $(i - 1)
+				if ($i == "allocs/op") a = $(i - 1)
+			}
+			printf "| %s | %.3f | %s | %s |\n", $1, ns / 1000, b, a }'
+		echo
+	else
+		echo "(No DNSSEC Go benchmark output in this run: \`go test -run '^\$' -bench Sign ./dnssec ./dns\`.)"
+		echo
+	fi
+	if [ -s "$SIGNMETRICS" ]; then
+		echo "godwit-signed's \`/metrics\` at the end of the measurements (signatures made are the cache"
+		echo "misses):"
+		echo
+		echo '```'
+		cat "$SIGNMETRICS"
+		echo '```'
+		echo
+	fi
 }
 
 {
@@ -415,6 +669,7 @@ with the servers alternating, are what to compare. See the method below.
 - servers:
 EOF
 	for s in "${SERVERS[@]}"; do echo "  - $s: $(version "$s")"; done
+	for s in "${!SKIPPED[@]}"; do echo "  - $s: **not measured**: ${SKIPPED[$s]}"; done
 	cat <<EOF
 - run: $ROUNDS rounds of $SECS s per measurement, server on CPU $SCPU, dnsperf on CPU $CCPU
 - load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $LOAD_END
@@ -432,6 +687,7 @@ primary figure. **p50/p99**: latency percentiles of every query at that rate
 
 EOF
 	for w in "${WORKLOADS[@]}"; do
+		awk -F'\t' -v w="$w" '$3 == w { f = 1 } END { exit !f }' "$RES" || continue
 		echo "### $(wl_title "$w")"
 		echo
 		echo "Fixed rate: ${RATE[$w]:-?} qps."
@@ -482,10 +738,18 @@ EOF
 	target "static: CPU µs/q Godwit / NSD ≤ 1.0" "$(ratio static nsd 10)" "<=" 1.0
 	target "TCP pipelined: qps Godwit / gdnsd ≥ 1.0" "$(ratio tcp gdnsd 4)" ">=" 1.0
 	target "geo + ECS: qps Godwit / PowerDNS geoip ≥ 2.0" "$(ratio geo-ecs pdns 4)" ">=" 2.0
+	target "signed: CPU µs/q godwit-signed (geo-ecs-do) / Godwit unsigned (geo-ecs) ≤ 1.25" "$(ratio2 godwit-signed geo-ecs-do godwit geo-ecs 10)" "<=" 1.25
+	target "signed: qps godwit-signed / pdns-signed (geo-ecs-do) ≥ 2.0" "$(ratio2 godwit-signed geo-ecs-do pdns-signed geo-ecs-do 4)" ">=" 2.0
+	target "wildcard listen, static: CPU µs/q godwit-wildcard / Godwit ≤ 1.05" "$(ratio2 godwit-wildcard static godwit static 10)" "<=" 1.05
+	target "wildcard listen, geo + ECS: CPU µs/q godwit-wildcard / Godwit ≤ 1.05" "$(ratio2 godwit-wildcard geo-ecs godwit geo-ecs 10)" "<=" 1.05
 	for w in "${WORKLOADS[@]}"; do
+		wl_applies godwit "$w" || continue
 		target "$w: Godwit p99 ms at half its max ≤ 1.0" "$(mean godwit "$w" 12)" "<=" 1.0
 	done
 	echo
+	if wl_on godwit-signed geo-ecs-do || wl_on pdns-signed geo-ecs-do || [ "${#SKIPPED[@]}" -gt 0 ]; then
+		signed_section
+	fi
 	if [ -s "$SWEEP" ]; then
 		echo "### CPU per query against load (geo + ECS, fixed rates)"
 		echo
@@ -493,22 +757,22 @@ EOF
 		echo "alternating); the ratio is Godwit's over each other server's at the same rate."
 		echo
 		printf '| rate |'
-		for s in "${SERVERS[@]}"; do wl_applies "$s" geo-ecs && printf ' %s qps | %s µs/q |' "$s" "$s"; done
-		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && wl_applies "$s" geo-ecs && printf ' Godwit / %s |' "$s"; done
+		for s in "${SERVERS[@]}"; do sweep_applies "$s" && printf ' %s qps | %s µs/q |' "$s" "$s"; done
+		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && sweep_applies "$s" && printf ' Godwit / %s |' "$s"; done
 		echo
 		printf '|---:|'
-		for s in "${SERVERS[@]}"; do wl_applies "$s" geo-ecs && printf -- '---:|---:|'; done
-		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && wl_applies "$s" geo-ecs && printf -- '---:|'; done
+		for s in "${SERVERS[@]}"; do sweep_applies "$s" && printf -- '---:|---:|'; done
+		for s in "${SERVERS[@]}"; do [ "$s" != godwit ] && sweep_applies "$s" && printf -- '---:|'; done
 		echo
 		for q in "${SWEEP_RATES[@]}"; do
 			printf '| %s |' "$q"
 			for s in "${SERVERS[@]}"; do
-				wl_applies "$s" geo-ecs || continue
+				sweep_applies "$s" || continue
 				awk -F'\t' -v s="$s" -v q="$q" '$2 == s && $3 == q { n++; a += $4; u += $5 }
 					END { if (n) printf " %.0f | %.2f |", a/n, u/n; else printf " - | - |" }' "$SWEEP"
 			done
 			for s in "${SERVERS[@]}"; do
-				[ "$s" != godwit ] && wl_applies "$s" geo-ecs || continue
+				[ "$s" != godwit ] && sweep_applies "$s" || continue
 				awk -F'\t' -v s="$s" -v q="$q" '$3 == q && ($2 == s || $2 == "godwit") { n[$2]++; u[$2] += $5 }
 					END { if (n[s] && n["godwit"] && u[s] > 0) printf " %.2f |", (u["godwit"]/n["godwit"]) / (u[s]/n[s]); else printf " - |" }' "$SWEEP"
 			done
@@ -540,8 +804,16 @@ EOF
 		echo "taskset -c $CCPU dnsperf -s 127.0.0.1 -p PORT -d testdata/bench/queries/$(basename "$(wl_file "$w")") $(wl_flags "$w") -c 4 -T 1 -q 200 -l $SECS -Q ${RATE[$w]:-RATE} -v"
 	done
 	echo "GOMAXPROCS=${BENCH_GODWIT_GOMAXPROCS:-2} taskset -c $SCPU bin/godwit serve -config testdata/bench/godwit.toml -listen 127.0.0.1:PORT -status-listen 127.0.0.1:0"
+	echo "# godwit-wildcard: the same with -listen 0.0.0.0:PORT"
+	echo "# godwit-signed: the same config plus [dnssec] keys_dir = KEYS, where"
+	echo "(cd KEYS && dnssec-keygen -a 13 -f KSK -n ZONE gslb.test)"
 	echo "taskset -c $SCPU gdnsd -c DIR start            # DIR/config = testdata/bench/gdnsd/config"
 	echo "taskset -c $SCPU pdns_server --config-dir=DIR  # DIR/pdns.conf = testdata/bench/pdns/pdns.conf"
+	echo "# pdns-signed: DIR/pdns.conf plus geoip-dnssec-keydir=DIR/keys, then"
+	echo "pdnsutil --config-dir=DIR secure-zone gslb.test"
+	echo "# before measuring a signed server (ANCHOR: trust-anchors { gslb.test. static-key 257 3 13 \"...\"; }; from the key):"
+	echo "dig +dnssec @127.0.0.1 -p PORT geo.gslb.test A +subnet=81.2.69.142/32   # RRSIG over the A RRset"
+	echo "delv @127.0.0.1 -p PORT -a ANCHOR +root=gslb.test geo.gslb.test A       # ; fully validated (and AAAA)"
 	echo "taskset -c $SCPU nsd -d -c DIR/nsd.conf        # testdata/bench/nsd/nsd.conf"
 	echo '```'
 	if [ -s "$GOBENCH" ]; then
