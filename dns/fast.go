@@ -412,6 +412,11 @@ func (h *Handler) answerFastOn(dst, pkt []byte, src netip.Addr, sc *fastScratch,
 		return nil, false
 	}
 	var sigs *dnssec.Set // the signers of a DO query
+	if q.qtype == mdns.TypeDNSKEY {
+		if _, set := signersOf(z); set != nil {
+			return nil, false // a signed apex's keys: the slow path adds them
+		}
+	}
 	if q.edns.do {
 		if _, sigs = signersOf(z); sigs != nil && q.edns.co {
 			return nil, false // the slow path sets CO in the reply

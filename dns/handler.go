@@ -337,6 +337,14 @@ func (h *Handler) lookup(m *mdns.Msg, q mdns.Question, ci *ClientInfo, e *ednsIn
 	res := z.Lookup(q.Name, q.Qtype)
 	if e.do {
 		defer func() { h.signed(m, z, &res, q, e) }()
+	} else if q.Qtype == mdns.TypeDNSKEY {
+		// Without DO the keys are still the answer, unsigned (RFC 4035
+		// §3.1.1 adds only the RRSIGs for DO).
+		defer func() {
+			if _, set := signersOf(z); set != nil {
+				_, _ = apexDNSKEY(m, set, q, false)
+			}
+		}()
 	}
 	m.Rcode = res.Rcode
 	m.Authoritative = res.Authoritative

@@ -57,17 +57,11 @@ func (h *Handler) sign(m *mdns.Msg, z Answers, res *zones.Result, q mdns.Questio
 		}
 	}
 	// The DNSKEY RRset at a signed apex: the zones hold none of their own.
-	if q.Qtype == mdns.TypeDNSKEY && len(m.Answer) == 0 && m.Rcode == mdns.RcodeSuccess {
-		if sg := set.Zone(strings.ToLower(q.Name)); sg != nil {
-			keys, sigs, err := sg.DNSKEY()
-			if err == nil {
-				m.Answer = append(append(make([]mdns.RR, 0, len(keys)+len(sigs.RRSIG)), keys...), sigs.RRSIG...)
-				m.Ns = nil
-				return
-			}
-			fail(err)
-		}
+	ok, err := apexDNSKEY(m, set, q, true)
+	if ok {
+		return
 	}
+	fail(err)
 	last := q.Name // the name the answer ends at: the qname or the last CNAME's target
 	for _, rr := range m.Answer {
 		if c, ok := rr.(*mdns.CNAME); ok {
@@ -151,6 +145,30 @@ func (h *Handler) signReferral(ns []mdns.RR, sz Signing, set *dnssec.Set, fail f
 		out = append(append(out, proof.NSEC), proof.RRSIG...)
 	}
 	return out
+}
+
+// apexDNSKEY answers a DNSKEY question at the apex of a signed zone with
+// the zone's DNSKEY RRset (and its RRSIGs when withSigs), in place of the
+// NODATA the zones give (they hold no DNSKEY of their own). It reports
+// whether it did; an error is a DNSKEY RRset that could not be signed.
+func apexDNSKEY(m *mdns.Msg, set *dnssec.Set, q mdns.Question, withSigs bool) (bool, error) {
+	if q.Qtype != mdns.TypeDNSKEY || len(m.Answer) != 0 || m.Rcode != mdns.RcodeSuccess {
+		return false, nil
+	}
+	sg := set.Zone(strings.ToLower(q.Name))
+	if sg == nil {
+		return false, nil
+	}
+	keys, sigs, err := sg.DNSKEY()
+	if err != nil {
+		return false, err
+	}
+	m.Answer = append(make([]mdns.RR, 0, len(keys)+len(sigs.RRSIG)), keys...)
+	if withSigs {
+		m.Answer = append(m.Answer, sigs.RRSIG...)
+	}
+	m.Ns = nil
+	return true, nil
 }
 
 // signed signs m for a DO query when the generation signs, and counts it.

@@ -145,6 +145,30 @@ func nsecOf(r *mdns.Msg) *mdns.NSEC {
 
 // TestSignedAnswers asks a signed zone every kind of question with DO and
 // verifies every RRSIG with miekg/dns against the zone's DNSKEYs.
+// TestDNSKEYWithoutDO: a DNSKEY question at a signed apex gets the keys
+// without DO too (unsigned), over UDP, TCP and EDNS-less; not the NODATA the
+// zones alone would give.
+func TestDNSKEYWithoutDO(t *testing.T) {
+	h, keys := signedHandler(t)
+	for _, m := range []*mdns.Msg{
+		query("example.test.", mdns.TypeDNSKEY),
+		withEDNS(query("example.test.", mdns.TypeDNSKEY), 1232, false),
+		withEDNS(query("EXAMPLE.test.", mdns.TypeDNSKEY), 1232, false),
+	} {
+		r := ask(t, h, m)
+		if r.Rcode != mdns.RcodeSuccess || hasRR(r.Answer, mdns.TypeRRSIG) || len(r.Ns) != 0 {
+			t.Errorf("%s DNSKEY: rcode %d, answer %v, authority %v", m.Question[0].Name, r.Rcode, r.Answer, r.Ns)
+		}
+		if n := len(r.Answer); n != len(keys) || !hasRR(r.Answer, mdns.TypeDNSKEY) {
+			t.Errorf("%s DNSKEY: %d records, want the zone's %d keys: %v", m.Question[0].Name, n, len(keys), r.Answer)
+		}
+	}
+	// Below the apex there are no keys: NODATA.
+	if r := ask(t, h, query("www.example.test.", mdns.TypeDNSKEY)); len(r.Answer) != 0 || r.Rcode != mdns.RcodeSuccess {
+		t.Errorf("www DNSKEY: rcode %d, answer %v", r.Rcode, r.Answer)
+	}
+}
+
 func TestSignedAnswers(t *testing.T) {
 	h, keys := signedHandler(t)
 	do := func(name string, qtype uint16) *mdns.Msg { return withEDNS(query(name, qtype), 1232, true) }
