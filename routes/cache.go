@@ -2,12 +2,14 @@ package routes
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -55,6 +57,8 @@ const (
 const cacheInterval = 30 * time.Second
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // Errors of readCache, wrapped with the file name and details.
 var (
@@ -189,7 +193,7 @@ func encodeCache(t *Table, peers []PeerConfig, srcPeer map[string]netip.Addr, no
 	copy(out[8:24], fp[:])
 	binary.BigEndian.PutUint64(out[24:], uint64(now.UnixNano()))
 	binary.BigEndian.PutUint64(out[32:], uint64(len(body)))
-	binary.BigEndian.PutUint32(out[40:], crc32.Checksum(body, castagnoli))
+	binary.BigEndian.PutUint32(out[40:], crc32c(body))
 	return append(out, body...)
 }
 
@@ -229,7 +233,7 @@ func decodeCache(data []byte, peers []PeerConfig) (*cacheData, error) {
 	if uint64(len(body)) != n {
 		return nil, fmt.Errorf("%w: body is %d bytes, the header says %d (truncated?)", errCacheCorrupt, len(body), n)
 	}
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[40:]) {
+	if crc32c(body) != binary.BigEndian.Uint32(data[40:]) {
 		return nil, fmt.Errorf("%w: CRC-32C mismatch", errCacheCorrupt)
 	}
 	d := &cacheData{written: written}
@@ -424,7 +428,11 @@ func (s *Speaker) loadCache(r *rib) map[netip.Addr]*peerInfo {
 			s.log.Info("bgp table cache not there yet; starting without it", "file", s.cachePath)
 			return nil
 		}
-		s.log.Error("bgp table cache ignored", "file", s.cachePath, "err", err)
+		lvl := slog.LevelError // damaged: worth a look
+		if errors.Is(err, errCacheFingerprint) || errors.Is(err, errCacheVersion) {
+			lvl = slog.LevelWarn // the config or godwit changed: expected once
+		}
+		s.log.Log(context.Background(), lvl, "bgp table cache ignored", "file", s.cachePath, "err", err)
 		s.mu.Lock()
 		s.stale.CacheErr = err.Error()
 		s.mu.Unlock()

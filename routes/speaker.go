@@ -83,6 +83,7 @@ type Speaker struct {
 	cacheStop chan struct{} // closed by Stop: the writer ends
 	cacheDone chan struct{} // closed by the writer when it has ended
 	stopOnce  sync.Once     // stopCacheWriter
+	cacheRead chan struct{} // closed once the run goroutine has read the cache (or had none)
 	pubSeq    atomic.Uint64 // tables published
 	savedSeq  atomic.Uint64 // pubSeq of the table the cache file holds
 
@@ -139,6 +140,7 @@ func NewSpeaker(cfg BGPConfig, logger *slog.Logger, onChange func()) (*Speaker, 
 		cacheKick: make(chan struct{}, 1),
 		cacheStop: make(chan struct{}),
 		cacheDone: make(chan struct{}),
+		cacheRead: make(chan struct{}),
 	}
 	s.cur.Store(&Table{})
 	return s, nil
@@ -572,6 +574,9 @@ func (s *Speaker) run(ctx context.Context) {
 	if len(staleOf) > 0 {
 		s.savedSeq.Store(s.pubSeq.Load() + 1) // the file holds the table published now
 		publish()
+	}
+	close(s.cacheRead)
+	if len(staleOf) > 0 {
 		st := time.NewTimer(time.Until(s.Stale().Until))
 		defer st.Stop()
 		staleTimer = st.C

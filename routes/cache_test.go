@@ -1,0 +1,414 @@
+package routes
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testSpeaker runs a speaker's RIB goroutine and cache writer without any
+// BGP session: the test hands it events as sessions would.
+type testSpeaker struct {
+	*Speaker
+	ctx       context.Context
+	published chan struct{}
+	stopped   bool
+}
+
+func startTestSpeaker(t *testing.T, cfg BGPConfig) *testSpeaker {
+	t.Helper()
+	ts := &testSpeaker{published: make(chan struct{}, 1000)}
+	sp, err := NewSpeaker(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), func() {
+		ts.published <- struct{}{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Speaker = sp
+	sp.deb = debounce{quiet: time.Millisecond, maxDelay: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.ctx = ctx
+	sp.cancel, sp.done = cancel, make(chan struct{})
+	for _, p := range cfg.Peers {
+		a := netip.MustParseAddr(p.Address)
+		sp.peers[a] = &peerInfo{addr: a, cfg: p, src: "bgp " + a.String()}
+	}
+	sp.startCacheWriter()
+	go sp.run(ctx)
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+// stop ends the speaker as Stop does: RIB goroutine first, then the writer
+// (which writes the last table).
+func (ts *testSpeaker) stop() {
+	if ts.stopped {
+		return
+	}
+	ts.stopped = true
+	ts.cancel()
+	<-ts.done
+	ts.stopCacheWriter()
+}
+
+// feed sends events and waits until a table with them is published.
+func (ts *testSpeaker) feed(t *testing.T, evs ...event) {
+	t.Helper()
+	for len(ts.published) > 0 {
+		<-ts.published
+	}
+	ts.send(ts.ctx, evs)
+	select {
+	case <-ts.published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no table published")
+	}
+}
+
+// tableString lists every prefix of t with its reach, sorted, without sources.
+func tableString(t *Table) string {
+	var lines []string
+	for m := range t.All() {
+		s := m.Prefix.String()
+		for _, r := range m.Reach {
+			s += fmt.Sprintf(" %s/%d", r.Datacenter, r.PathLen)
+		}
+		lines = append(lines, s)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+var (
+	cacheAMS = netip.MustParseAddr("192.0.2.1")
+	cacheIAD = netip.MustParseAddr("2001:db8::2")
+	cacheSIN = netip.MustParseAddr("192.0.2.3")
+)
+
+func cacheConfig(path string) BGPConfig {
+	return BGPConfig{ASN: 65000, RouterID: "192.0.2.254", CacheFile: path, Peers: []PeerConfig{
+		{Address: cacheAMS.String(), ASN: 65001, Datacenter: "ams"},
+		{Address: cacheIAD.String(), ASN: 65002, Datacenter: "iad"},
+		{Address: cacheSIN.String(), ASN: 65003, Datacenter: "sin"},
+	}}
+}
+
+func up(a netip.Addr, pfx string, pathLen int) event {
+	return event{peer: a, prefix: netip.MustParsePrefix(pfx), pathLen: pathLen}
+}
+
+// cacheFeed is a table with every shape of prefix the format has to carry:
+// /0, odd lengths, host routes, both families, shared and unshared sets,
+// two peers of one prefix, a path length over 255.
+var cacheFeed = []event{
+	up(cacheAMS, "0.0.0.0/0", 5),
+	up(cacheAMS, "10.0.0.0/7", 1), up(cacheIAD, "10.0.0.0/7", 2),
+	up(cacheAMS, "198.51.100.0/24", 1), up(cacheIAD, "198.51.100.0/24", 2), up(cacheSIN, "198.51.100.0/24", 3),
+	up(cacheAMS, "203.0.113.7/32", 300),
+	up(cacheIAD, "::/0", 4),
+	up(cacheIAD, "2001:db8:1::/48", 1), up(cacheSIN, "2001:db8:1::/48", 1),
+	up(cacheSIN, "2001:db8:2:3:4:5:6:7/128", 2),
+	up(cacheSIN, "2001:db8:80::/41", 0),
+}
+
+// TestCacheRoundTrip: a table written at stop is read at the next start as
+// the same table, marked stale; each peer's End-of-RIB ends its stale
+// routes, a live route replaces the cached one, a peer going down keeps its
+// stale routes, and stale_timeout drops what is left.
+func TestCacheRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bgp.cache")
+	cfg := cacheConfig(path)
+	a := startTestSpeaker(t, cfg)
+	a.feed(t, cacheFeed...)
+	want := tableString(a.Table())
+	if st := a.Stale(); st.Stale || st.Loaded != 0 {
+		t.Errorf("first start, no cache: %+v", st)
+	}
+	a.stop()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no cache written at stop: %v", err)
+	}
+
+	cfg.StaleTimeout = Duration(time.Hour)
+	b := startTestSpeaker(t, cfg)
+	select {
+	case <-b.published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("cached table not published at start")
+	}
+	if got := tableString(b.Table()); got != want {
+		t.Fatalf("table from the cache:\n%s\nwant\n%s", got, want)
+	}
+	st := b.Stale()
+	if !st.Stale || st.Routes != len(cacheFeed) || st.Loaded != len(cacheFeed) || st.CacheErr != "" {
+		t.Errorf("stale state %+v, want %d stale routes", st, len(cacheFeed))
+	}
+	if d := time.Until(st.Until); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("stale until %v from now, want stale_timeout (1h)", d)
+	}
+	m, _ := b.Table().Lookup(netip.MustParseAddr("203.0.113.7"))
+	if len(m.Reach) != 1 || m.Reach[0].Source != "bgp 192.0.2.1, stale from cache" {
+		t.Errorf("stale route's reach %+v, want the stale source", m.Reach)
+	}
+	staleOf := func() string {
+		var s []string
+		for _, p := range b.Peers() {
+			s = append(s, fmt.Sprintf("%s:%d/%d", p.Datacenter, p.Stale, p.Prefixes))
+		}
+		return strings.Join(s, " ")
+	}
+	if got := staleOf(); got != "ams:4/4 iad:4/4 sin:4/4" {
+		t.Errorf("per-peer stale/prefixes %s", got)
+	}
+
+	// ams comes back with one route changed and one gone: the live route
+	// replaces the cached one at once; End-of-RIB drops the rest.
+	b.feed(t, event{peer: cacheAMS, up: true}, up(cacheAMS, "198.51.100.0/24", 7))
+	if got := staleOf(); got != "ams:3/4 iad:4/4 sin:4/4" {
+		t.Errorf("after one live route: %s", got)
+	}
+	m, _ = b.Table().Lookup(netip.MustParseAddr("198.51.100.1"))
+	if got := fmt.Sprint(m.Reach); !strings.Contains(got, "{ams 7 bgp 192.0.2.1}") {
+		t.Errorf("live route did not replace the cached one: %s", got)
+	}
+	b.feed(t, event{peer: cacheAMS, eor: true})
+	if got := staleOf(); got != "ams:0/1 iad:4/4 sin:4/4" {
+		t.Errorf("after ams End-of-RIB: %s", got)
+	}
+	if _, ok := b.Table().Lookup(netip.MustParseAddr("203.0.113.7")); ok {
+		t.Error("ams's route that it did not send again is still in the table after End-of-RIB")
+	}
+	if st := b.Stale(); !st.Stale || st.Routes != 8 {
+		t.Errorf("stale state after one peer's End-of-RIB: %+v", st)
+	}
+
+	// iad's session drops before End-of-RIB: its live routes go, its
+	// cached ones stay (it may come back within stale_timeout).
+	b.feed(t, event{peer: cacheIAD, up: true}, up(cacheIAD, "192.0.2.0/24", 1))
+	b.feed(t, event{peer: cacheIAD, down: true})
+	if got := staleOf(); got != "ams:0/1 iad:4/4 sin:4/4" {
+		t.Errorf("after iad down: %s", got)
+	}
+	b.stop()
+
+	// Third start, stale_timeout short: the table written at b's stop
+	// (stale routes included) is read, and dropped once the timeout passes.
+	cfg.StaleTimeout = Duration(200 * time.Millisecond)
+	c := startTestSpeaker(t, cfg)
+	<-c.published
+	if st := c.Stale(); st.Routes != 9 {
+		t.Errorf("third start: %+v, want 9 stale routes", st)
+	}
+	select {
+	case <-c.published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stale routes not dropped after stale_timeout")
+	}
+	if got := tableString(c.Table()); got != "" {
+		t.Errorf("after stale_timeout the table is\n%s\nwant it empty (every route came from the cache)", got)
+	}
+	if st := c.Stale(); st.Stale || st.Routes != 0 {
+		t.Errorf("stale state after the timeout: %+v", st)
+	}
+}
+
+// TestCacheRejected: a file that is truncated, altered, of another version,
+// for other peers, not a cache at all, or not a regular file is ignored with
+// an error naming it, and the speaker starts empty.
+func TestCacheRejected(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bgp.cache")
+	cfg := cacheConfig(path)
+	a := startTestSpeaker(t, cfg)
+	a.feed(t, cacheFeed...)
+	a.stop()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeCache(good, cfg.Peers); err != nil {
+		t.Fatalf("good cache: %v", err)
+	}
+	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	other := cfg
+	other.Peers = slices.Clone(cfg.Peers)
+	other.Peers[2].Datacenter = "fra"
+
+	cases := []struct {
+		name string
+		data []byte
+		cfg  BGPConfig
+		want error
+	}{
+		{"empty", nil, cfg, errCacheFormat},
+		{"header only", good[:cacheHeader-1], cfg, errCacheFormat},
+		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), cfg, errCacheFormat},
+		{"truncated", good[:len(good)-3], cfg, errCacheCorrupt},
+		{"longer", append(bytes.Clone(good), 0), cfg, errCacheCorrupt},
+		{"bad crc", mutate(func(b []byte) []byte { b[len(b)-2] ^= 0x40; return b }), cfg, errCacheCorrupt},
+		{"version 2", mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[4:], 2); return b }), cfg, errCacheVersion},
+		{"other peers", good, other, errCacheFingerprint},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := readCache(path, c.cfg.Peers)
+			if !errors.Is(err, c.want) || !strings.HasPrefix(err.Error(), path+": ") {
+				t.Fatalf("readCache: %v, want %v naming the file", err, c.want)
+			}
+			b := startTestSpeaker(t, c.cfg)
+			<-b.cacheRead
+			st := b.Stale()
+			if st.Stale || st.Loaded != 0 || !strings.Contains(st.CacheErr, path) {
+				t.Errorf("stale state %+v, want no routes and the error", st)
+			}
+			if v4, v6 := b.Table().Len(); v4+v6 != 0 {
+				t.Errorf("table has %d prefixes", v4+v6)
+			}
+		})
+	}
+	// Every truncation is caught by the length or the CRC.
+	for n := range len(good) {
+		if _, err := decodeCache(good[:n], cfg.Peers); err == nil {
+			t.Fatalf("truncated to %d bytes: no error", n)
+		}
+	}
+
+	t.Run("fifo", func(t *testing.T) {
+		fifo := filepath.Join(dir, "fifo.cache")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skip("mkfifo:", err)
+		}
+		c := cfg
+		c.CacheFile = fifo
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			b := startTestSpeaker(t, c)
+			<-b.cacheRead
+			if st := b.Stale(); !strings.Contains(st.CacheErr, "not a regular file") {
+				t.Errorf("FIFO as cache: %+v", st)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a FIFO as cache_file blocks start-up")
+		}
+	})
+
+	t.Run("missing", func(t *testing.T) {
+		c := cfg
+		c.CacheFile = filepath.Join(dir, "none", "bgp.cache")
+		b := startTestSpeaker(t, c)
+		<-b.cacheRead
+		if st := b.Stale(); st.CacheErr != "" || st.Loaded != 0 {
+			t.Errorf("missing cache: %+v, want no error", st)
+		}
+	})
+}
+
+// TestCacheAtomicWrite: the file is replaced by rename, never rewritten in
+// place (a reader holding the old file keeps reading it whole), and no
+// temporary file is left behind, whether the write succeeds or fails.
+func TestCacheAtomicWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bgp.cache")
+	if err := writeCache(path, []byte("old contents")); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := writeCache(path, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64)
+	n, _ := old.ReadAt(b, 0)
+	if got := string(b[:n]); got != "old contents" {
+		t.Errorf("the old file, still open, reads %q: it was written in place", got)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "new" {
+		t.Errorf("file reads %q, want the new contents", got)
+	}
+	// A write that cannot complete (the target is a directory) leaves the
+	// directory as it was.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeCache(sub, []byte("x")); err == nil {
+		t.Error("writing over a directory succeeded")
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "bgp.cache sub" {
+		t.Errorf("directory holds %q, want no temporary files", got)
+	}
+}
+
+// FuzzCache: the reader never panics, and what it accepts is in range.
+func FuzzCache(f *testing.F) {
+	peers := cacheConfig("").Peers
+	r := newRIB()
+	pis := map[netip.Addr]*peerInfo{}
+	for _, p := range peers {
+		a := netip.MustParseAddr(p.Address)
+		pis[a] = &peerInfo{addr: a, cfg: p, src: "bgp " + a.String()}
+	}
+	for _, ev := range cacheFeed {
+		r.update(pis[ev.peer], ev.prefix, ev.pathLen)
+	}
+	src := map[string]netip.Addr{}
+	for a := range pis {
+		src["bgp "+a.String()] = a
+	}
+	good := encodeCache(r.publish(), peers, src, time.Unix(1, 0))
+	f.Add(good)
+	f.Add(good[:60])
+	f.Add(encodeCache(nil, peers, src, time.Unix(1, 0)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Most mutations break the CRC; fix it up so that the body parser
+		// is exercised too.
+		if len(data) >= cacheHeader && string(data[:4]) == cacheMagic {
+			fp := cacheFingerprint(peers)
+			copy(data[8:24], fp[:])
+			binary.BigEndian.PutUint64(data[32:], uint64(len(data)-cacheHeader))
+			binary.BigEndian.PutUint32(data[40:], crc32c(data[cacheHeader:]))
+		}
+		d, err := decodeCache(data, peers)
+		if err != nil {
+			return
+		}
+		for _, e := range d.routes {
+			if e.set < 0 || e.set >= len(d.sets) || !e.prefix.IsValid() || e.prefix.Masked() != e.prefix {
+				t.Fatalf("accepted route %+v", e)
+			}
+		}
+		for _, s := range d.sets {
+			for _, re := range s {
+				if re.peer < 0 || re.peer >= len(d.peers) || re.pathLen > 0xffff {
+					t.Fatalf("accepted set entry %+v", re)
+				}
+			}
+		}
+	})
+}
