@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
 // testSpeaker runs a speaker's RIB goroutine and cache writer without any
@@ -411,4 +414,97 @@ func FuzzCache(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheWithBird: Godwit learns routes from BIRD and stops (writing the
+// cache); the router's routes change meanwhile; restarted with the cache,
+// Godwit answers from the old table at once, marked stale, and when the
+// session has sent End-of-RIB the table is the router's new one and no
+// longer stale, long before stale_timeout.
+func TestCacheWithBird(t *testing.T) {
+	if _, err := exec.LookPath("bird"); err != nil {
+		t.Skip("bird (BIRD 2) is not installed; `apt-get install bird2` (make deps does) to run this test")
+	}
+	for _, impl := range []string{ImplNative, ImplGobgp} {
+		t.Run(impl, func(t *testing.T) { testCacheWithBird(t, impl) })
+	}
+}
+
+func testCacheWithBird(t *testing.T, impl string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	ourPort := testsupport.FreePort(t, "127.0.0.1") // BIRD's neighbor port; unused as BIRD is passive
+	port1, port2 := testsupport.FreePort(t, "127.0.0.2"), testsupport.FreePort(t, "127.0.0.2")
+	cache := filepath.Join(t.TempDir(), "bgp.cache")
+	cfg := func(port int) BGPConfig {
+		return BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: impl, CacheFile: cache,
+			StaleTimeout: Duration(time.Hour), Peers: []PeerConfig{
+				{Address: "127.0.0.2", ASN: 65001, Port: uint16(port), Datacenter: "ams", LocalAddress: "127.0.0.1"},
+			}}
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	addrs := []string{"198.51.100.1", "203.0.113.1", "2001:db8:100::1", "2001:db8:200::1"}
+
+	bird1 := startBird(t, birdPeer{name: "ams1", addr: "127.0.0.2", asn: 65001, passive: true,
+		routes4: map[string]int{"198.51.100.0/24": 2, "203.0.113.0/24": 0},
+		routes6: map[string]int{"2001:db8:100::/48": 0}}, port1, ourPort)
+	sp1, err := NewSpeaker(cfg(port1), logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Join([]string{
+		"198.51.100.1 -> 198.51.100.0/24 ams/3",
+		"203.0.113.1 -> 203.0.113.0/24 ams/1",
+		"2001:db8:100::1 -> 2001:db8:100::/48 ams/1",
+		"2001:db8:200::1 -> none",
+	}, "\n")
+	waitFor(t, "routes before the restart", 20*time.Second, old, func() string { return reachString(sp1.Table(), addrs...) })
+	sp1.Stop()
+	if _, err := os.Stat(cache); err != nil {
+		t.Fatalf("no cache after Stop: %v", err)
+	}
+	_ = bird1.Process.Kill()
+
+	// The router now has one route changed, one gone, one new.
+	startBird(t, birdPeer{name: "ams2", addr: "127.0.0.2", asn: 65001, passive: true,
+		routes4: map[string]int{"198.51.100.0/24": 0},
+		routes6: map[string]int{"2001:db8:100::/48": 0, "2001:db8:200::/48": 1}}, port2, ourPort)
+	sp2, err := NewSpeaker(cfg(port2), logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := sp2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp2.Stop)
+	<-sp2.cacheRead
+	if got := reachString(sp2.Table(), addrs...); got != old {
+		t.Fatalf("at start, with the cache: got\n%s\nwant the table before the restart\n%s", got, old)
+	}
+	if st := sp2.Stale(); st.Loaded != 3 || st.Until.Before(t0.Add(59*time.Minute)) {
+		t.Errorf("stale state at start %+v", st)
+	}
+	t.Logf("cached table answering %v after Start", time.Since(t0).Round(time.Microsecond))
+	waitFor(t, "the router's table, not stale, after End-of-RIB", 20*time.Second, strings.Join([]string{
+		"198.51.100.1 -> 198.51.100.0/24 ams/1",
+		"203.0.113.1 -> none",
+		"2001:db8:100::1 -> 2001:db8:100::/48 ams/1",
+		"2001:db8:200::1 -> 2001:db8:200::/48 ams/2",
+		"stale false 0, peer stale 0",
+	}, "\n"), func() string {
+		st := sp2.Stale()
+		return reachString(sp2.Table(), addrs...) + fmt.Sprintf("\nstale %v %d, peer stale %d", st.Stale, st.Routes, sp2.Peers()[0].Stale)
+	})
+	t.Logf("in sync %v after Start", time.Since(t0).Round(time.Millisecond))
+	for m := range sp2.Table().All() {
+		for _, r := range m.Reach {
+			if r.Source != "bgp 127.0.0.2" {
+				t.Errorf("%s: source %q after End-of-RIB", m.Prefix, r.Source)
+			}
+		}
+	}
 }

@@ -73,6 +73,9 @@ type Speaker struct {
 	// state is each configured peer's session state as gobgp last reported
 	// it (WatchPeer events): Peers reads this, never gobgp's tables.
 	state map[netip.Addr]sessionState
+	// eorSeen is, per peer of the gobgp implementation, the families whose
+	// End-of-RIB has come in the current session.
+	eorSeen map[netip.Addr]map[bgp.Family]bool
 	// counts is a copy of the RIB's per-peer prefix counts, for Peers;
 	// staleCounts the same for the routes from the start-up cache.
 	counts, staleCounts map[netip.Addr]int
@@ -201,7 +204,8 @@ func (s *Speaker) Start(ctx context.Context) error {
 	err := srv.WatchEvent(runCtx, server.WatchEventMessageCallbacks{
 		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) { s.onPaths(runCtx, paths) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) { s.onPeer(runCtx, ev) },
-	}, server.WatchUpdate(false, "", ""), server.WatchPeer())
+		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.onEoR(runCtx, p) },
+	}, server.WatchUpdate(false, "", ""), server.WatchPeer(), server.WatchEor(false))
 	if err != nil {
 		return fail(fmt.Errorf("watch: %w", err))
 	}
@@ -460,12 +464,42 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 	if lost { // not seen through gobgp's "Peer Down" log line first
 		s.log.Warn("bgp session down; its routes are withdrawn", "peer", a, "datacenter", pc.cfg.Datacenter, "reason", ss.lastErr)
 	}
+	if ok {
+		delete(s.eorSeen, a) // a new session sends its End-of-RIB again
+	}
 	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
 		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
 		s.send(ctx, []event{{peer: a, up: true}})
 	} else {
 		s.log.Debug("bgp peer state", "peer", st.NeighborAddress, "state", st.SessionState.String())
 		s.send(ctx, []event{{peer: a, down: true}})
+	}
+}
+
+// onEoR runs on gobgp's watcher goroutine for each End-of-RIB a peer sends:
+// once IPv4 and IPv6 unicast (the families every peer is configured with)
+// have both had theirs, the peer is in sync. A peer that negotiates only
+// one of them stays stale until stale_timeout with this implementation.
+func (s *Speaker) onEoR(ctx context.Context, p *apiutil.Path) {
+	a := p.PeerAddress.Unmap()
+	if p.Family != bgp.RF_IPv4_UC && p.Family != bgp.RF_IPv6_UC {
+		return
+	}
+	s.mu.Lock()
+	if s.eorSeen == nil {
+		s.eorSeen = make(map[netip.Addr]map[bgp.Family]bool)
+	}
+	seen := s.eorSeen[a]
+	if seen == nil {
+		seen = make(map[bgp.Family]bool)
+		s.eorSeen[a] = seen
+	}
+	seen[p.Family] = true
+	done := len(seen) == 2
+	s.mu.Unlock()
+	if done {
+		s.log.Debug("bgp peer sent End-of-RIB for every family", "peer", a)
+		s.send(ctx, []event{{peer: a, eor: true}})
 	}
 }
 
