@@ -314,6 +314,15 @@ func (b *backend) Snapshot() status.Snapshot {
 	}
 	if rt.bgp != nil {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)
+		st := rt.bgp.Stale()
+		s.BGP = &status.BGPStatus{Stale: st.Stale, StalePrefixes: st.Routes, CacheLoaded: st.Loaded,
+			CacheWritten: st.Written, CacheError: st.CacheErr}
+		if st.Stale {
+			s.BGP.StaleUntil = st.Until
+		}
+		if cfg != nil && cfg.Routes.BGP != nil {
+			s.BGP.CacheFile = cfg.shortPath(cfg.Routes.BGP.CacheFile)
+		}
 	}
 
 	queries, rcodes := rt.handler.Counts()
@@ -424,7 +433,7 @@ func peerStatuses(peers []routes.PeerState, now time.Time) []status.PeerStatus {
 	for _, p := range peers {
 		ps := status.PeerStatus{
 			Address: p.Address, ASN: p.ASN, Datacenter: p.Datacenter, State: p.State,
-			Received: p.Prefixes, Accepted: p.Prefixes,
+			Received: p.Prefixes, Accepted: p.Prefixes, Stale: p.Stale,
 		}
 		if p.Uptime > 0 {
 			ps.Since = now.Add(-p.Uptime)
@@ -451,6 +460,9 @@ func warnings(s *status.Snapshot, extra []string) []string {
 		if !f.OK {
 			w = append(w, fmt.Sprintf("%s file %s did not load, the previous version keeps serving: %s", f.Kind, f.Path, f.LastError))
 		}
+	}
+	if b := s.BGP; b != nil && b.CacheError != "" {
+		w = append(w, "BGP table cache not used at start (proximity waited for the sessions): "+b.CacheError)
 	}
 	for _, p := range s.Peers {
 		if p.State != "established" {
