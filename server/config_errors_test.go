@@ -96,7 +96,7 @@ stale_timeout = "-2m"
 			`godwit.toml:8: routes.bgp: stale_timeout -2m0s must not be negative`,
 		},
 	}, {
-		name: "bgp stale_timeout that is not a duration",
+		name:   "bgp stale_timeout that is not a duration",
 		config: "[routes.bgp]\nasn = 65000\nrouter_id = \"192.0.2.1\"\nstale_timeout = 120\n",
 		want: []string{
 			`godwit.toml:4: time: missing unit in duration "120"`,
