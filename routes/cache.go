@@ -522,14 +522,8 @@ func (s *Speaker) saveCache() {
 	s.mu.Lock()
 	peers := slices.Clone(s.cfg.Peers)
 	s.mu.Unlock()
-	src := make(map[string]netip.Addr, 2*len(peers))
-	for _, p := range peers {
-		a := netip.MustParseAddr(p.Address)
-		src["bgp "+a.String()] = a.Unmap()
-		src[staleSource(a)] = a.Unmap()
-	}
 	start := time.Now()
-	data := encodeCache(t, peers, src, start)
+	data := encodeCache(t, peers, cacheSources(peers), start)
 	if err := writeCache(s.cachePath, data); err != nil {
 		s.log.Warn("bgp table cache not written", "file", s.cachePath, "err", err)
 		return
@@ -537,4 +531,28 @@ func (s *Speaker) saveCache() {
 	s.savedSeq.Store(seq)
 	v4, v6 := t.Len()
 	s.log.Debug("bgp table cache written", "file", s.cachePath, "bytes", len(data), "prefixes", v4+v6, "took", time.Since(start))
+}
+
+// WriteCache writes t as the BGP table cache of cfg at path, the file a
+// speaker with cfg reads at start. t is a one-layer table whose reach
+// sources are "bgp <peer address>" (Speaker.Table, or NewTable with such
+// sources); entries from other sources are left out. It is for tools and
+// tests: a running speaker writes its own cache.
+func WriteCache(path string, cfg BGPConfig, t *Table) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("routes.bgp: %w", err)
+	}
+	return writeCache(path, encodeCache(t, cfg.Peers, cacheSources(cfg.Peers), time.Now()))
+}
+
+// cacheSources maps the reach sources of peers' routes, live and stale, to
+// the peer's address.
+func cacheSources(peers []PeerConfig) map[string]netip.Addr {
+	src := make(map[string]netip.Addr, 2*len(peers))
+	for _, p := range peers {
+		a := netip.MustParseAddr(p.Address)
+		src["bgp "+a.String()] = a.Unmap()
+		src[staleSource(a)] = a.Unmap()
+	}
+	return src
 }
