@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gaissmai/bart"
+
 	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
@@ -93,8 +95,11 @@ type cacheData struct {
 	written time.Time
 	peers   []netip.Addr
 	// sets are the reach sets: per entry, an index into peers and the path length.
-	sets   [][]cacheReach
-	routes []cacheEntry
+	sets [][]cacheReach
+	// routes is the encoded routes section, nroutes long, checked by
+	// decodeCache; eachRoute decodes it.
+	routes  []byte
+	nroutes int
 }
 
 type cacheReach struct {
@@ -102,9 +107,53 @@ type cacheReach struct {
 	pathLen int
 }
 
-type cacheEntry struct {
-	prefix netip.Prefix
-	set    int
+// eachRoute calls fn with each route's prefix and set index, in file
+// order. It stops at the first malformed route and returns its error; one
+// that returns nil has called fn for every route and used every byte.
+func (d *cacheData) eachRoute(fn func(p netip.Prefix, set int)) error {
+	b := d.routes
+	for i := range d.nroutes {
+		if len(b) == 0 {
+			return fmt.Errorf("route %d: truncated", i)
+		}
+		tag := int(b[0])
+		bits, v6 := tag, tag > 32
+		if v6 {
+			bits -= 33
+		}
+		if bits > 128 {
+			return fmt.Errorf("route %d: prefix tag %d", i, tag)
+		}
+		n := (bits + 7) / 8
+		if len(b) < 1+n {
+			return fmt.Errorf("route %d: truncated", i)
+		}
+		var a [16]byte
+		copy(a[:], b[1:1+n])
+		b = b[1+n:]
+		set, m := binary.Uvarint(b)
+		if m <= 0 {
+			return fmt.Errorf("route %d: truncated or bad varint", i)
+		}
+		b = b[m:]
+		if set >= uint64(len(d.sets)) {
+			return fmt.Errorf("route %d: set %d of %d", i, set, len(d.sets))
+		}
+		var p netip.Prefix
+		if v6 {
+			p = netip.PrefixFrom(netip.AddrFrom16(a), bits)
+		} else {
+			p = netip.PrefixFrom(netip.AddrFrom4([4]byte(a[:4])), bits)
+		}
+		if !p.IsValid() || p.Masked() != p {
+			return fmt.Errorf("route %d: prefix %s is not canonical", i, p)
+		}
+		fn(p, int(set))
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%d bytes after the routes", len(b))
+	}
+	return nil
 }
 
 // encodeCache writes t (a one-layer table published by the speaker) as a
@@ -263,40 +312,9 @@ func decodeCache(data []byte, peers []PeerConfig) (*cacheData, error) {
 		d.sets = append(d.sets, set)
 	}
 	nr := r.count(2)
-	d.routes = make([]cacheEntry, 0, nr)
-	for range nr {
-		tag := r.byte()
-		bits, size := int(tag), 4
-		if tag > 32 {
-			bits, size = int(tag)-33, 16
-		}
-		if bits > 128 && r.err == nil {
-			r.err = fmt.Errorf("prefix tag %d", tag)
-		}
-		var a [16]byte
-		copy(a[:], r.bytes(uint64(min(bits+7, 135)/8)))
-		set := r.uvarint()
-		if r.err != nil {
-			break
-		}
-		if set >= uint64(len(d.sets)) {
-			r.err = fmt.Errorf("set %d of %d", set, len(d.sets))
-			break
-		}
-		var p netip.Prefix
-		if size == 4 {
-			p = netip.PrefixFrom(netip.AddrFrom4([4]byte(a[:4])), bits)
-		} else {
-			p = netip.PrefixFrom(netip.AddrFrom16(a), bits)
-		}
-		if !p.IsValid() || p.Masked() != p {
-			r.err = fmt.Errorf("prefix %s is not canonical", p)
-			break
-		}
-		d.routes = append(d.routes, cacheEntry{prefix: p, set: int(set)})
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.err = fmt.Errorf("%d bytes after the routes", len(r.b))
+	if r.err == nil {
+		d.nroutes, d.routes = int(nr), r.b
+		r.err = d.eachRoute(func(netip.Prefix, int) {})
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: %v", errCacheCorrupt, r.err)
@@ -451,14 +469,14 @@ func (s *Speaker) loadCache(r *rib) map[netip.Addr]*peerInfo {
 			staleOf[a] = pis[i]
 		}
 	}
-	n := 0
-	for _, e := range d.routes {
-		for _, re := range d.sets[e.set] {
-			if pi := pis[re.peer]; pi != nil {
-				r.update(pi, e.prefix, re.pathLen)
-				n++
-			}
-		}
+	n, err := r.loadCached(d, pis)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", s.cachePath, err)
+		s.log.Error("bgp table cache ignored", "file", s.cachePath, "err", err)
+		s.mu.Lock()
+		s.stale.CacheErr = err.Error()
+		s.mu.Unlock()
+		return nil
 	}
 	s.mu.Lock()
 	s.stale = StaleState{Loaded: n, Written: d.written, Until: start.Add(timeout)}
@@ -555,4 +573,90 @@ func cacheSources(peers []PeerConfig) map[string]netip.Addr {
 		src[staleSource(a)] = a.Unmap()
 	}
 	return src
+}
+
+// loadCached fills an empty RIB (newRIB) with a decoded cache's routes, the cache's
+// peer i as pis[i] (nil: left out), and returns how many routes (peer and
+// prefix) it loaded. A prefix that comes twice is an error that leaves r
+// empty. Each of the cache's sets is interned once and each
+// prefix costs one map entry, so that a full table loads in a fraction of
+// the time that one update per route takes. Nothing is marked dirty: the
+// table is built here and the next publish returns it.
+func (r *rib) loadCached(d *cacheData, pis []*peerInfo) (int, error) {
+	// Slots first: slot() would hand out the same free slot again until
+	// routes are counted in it.
+	slotOf := make(map[*peerInfo]int)
+	for _, pi := range pis {
+		if _, ok := slotOf[pi]; pi != nil && !ok && len(r.slots) < maxSlots {
+			slotOf[pi] = len(r.slots)
+			r.slots = append(r.slots, pi)
+			r.nslot = append(r.nslot, 0)
+		}
+	}
+	ids := make([]int64, len(d.sets)) // the RIB's set for each cache set; -1: none
+	for i, set := range d.sets {
+		var k []byte
+		for _, re := range set {
+			sl, ok := slotOf[pis[re.peer]]
+			if !ok {
+				continue
+			}
+			j := 0
+			for j < len(k) && k[j] < byte(sl) {
+				j += 3
+			}
+			if j < len(k) && k[j] == byte(sl) {
+				continue // one entry per peer
+			}
+			pl := uint16(min(max(re.pathLen, 0), 0xffff))
+			k = slices.Insert(k, j, byte(sl), byte(pl>>8), byte(pl))
+		}
+		ids[i] = -1
+		if len(k) > 0 {
+			ids[i] = int64(r.intern(k))
+		}
+	}
+	if len(r.paths) == 0 {
+		r.paths = make(map[pkey]uint32, d.nroutes)
+	}
+	uses := make([]int, len(d.sets))
+	// The trie is built here too, in the file's order, which is the order
+	// of the trie it was written from: each node's entries come in
+	// ascending order and are appended, not inserted in the middle, which
+	// makes this several times faster than publish's rebuild in map order.
+	t := new(bart.Table[Match])
+	dup := netip.Prefix{}
+	_ = d.eachRoute(func(p netip.Prefix, set int) { // checked by decodeCache
+		if ids[set] < 0 || dup.IsValid() {
+			return
+		}
+		id := uint32(ids[set])
+		n := t.Size()
+		t.Insert(p, Match{Prefix: p, Reach: r.sets[id].reach})
+		if t.Size() == n { // our writer never writes a prefix twice
+			dup = p
+			return
+		}
+		r.paths[keyOf(p)] = id
+		uses[set]++
+	})
+	if dup.IsValid() {
+		*r = *newRIB()
+		return 0, fmt.Errorf("%w: prefix %s twice", errCacheCorrupt, dup)
+	}
+	r.tbl, r.idx, r.unpublished = t, buildIndex(t), true
+	n := 0
+	for i, u := range uses {
+		if u == 0 {
+			continue
+		}
+		key := r.sets[ids[i]].key
+		for j := 0; j < len(key); j += 3 {
+			sl := key[j]
+			r.nslot[sl] += u
+			r.counts[r.slots[sl].addr] += u
+			n += u
+		}
+	}
+	return n, nil
 }

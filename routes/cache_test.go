@@ -290,6 +290,16 @@ func TestCacheRejected(t *testing.T) {
 		}
 	}
 
+	// A prefix twice (only a hand-made file with a good CRC has that)
+	// leaves the RIB empty rather than miscounted.
+	p := netip.MustParsePrefix("198.51.100.0/24")
+	d := &cacheData{peers: []netip.Addr{cacheAMS}, sets: [][]cacheReach{{{peer: 0, pathLen: 1}}},
+		routes: appendRoute(appendRoute(nil, p, 0), p, 0), nroutes: 2}
+	r := newRIB()
+	if n, err := r.loadCached(d, []*peerInfo{{addr: cacheAMS, src: staleSource(cacheAMS), stale: true}}); !errors.Is(err, errCacheCorrupt) || n != 0 || len(r.paths) != 0 || r.staleCount() != 0 {
+		t.Errorf("prefix twice: %d routes, %v, RIB has %d", n, err, len(r.paths))
+	}
+
 	t.Run("fifo", func(t *testing.T) {
 		fifo := filepath.Join(dir, "fifo.cache")
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -401,11 +411,29 @@ func FuzzCache(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, e := range d.routes {
-			if e.set < 0 || e.set >= len(d.sets) || !e.prefix.IsValid() || e.prefix.Masked() != e.prefix {
-				t.Fatalf("accepted route %+v", e)
+		if err := d.eachRoute(func(p netip.Prefix, set int) {
+			if set < 0 || set >= len(d.sets) || !p.IsValid() || p.Masked() != p {
+				t.Fatalf("accepted route %s set %d", p, set)
 			}
+		}); err != nil {
+			t.Fatalf("decodeCache accepted routes that eachRoute refuses: %v", err)
 		}
+		r := newRIB()
+		pis := make([]*peerInfo, len(d.peers))
+		for i, a := range d.peers {
+			pis[i] = &peerInfo{addr: a, src: staleSource(a), stale: true}
+		}
+		n, err := r.loadCached(d, pis)
+		if err != nil {
+			if !errors.Is(err, errCacheCorrupt) {
+				t.Fatalf("loadCached: %v", err)
+			}
+			return
+		}
+		if total := r.staleCount(); total != n {
+			t.Fatalf("loaded %d routes, slots count %d", n, total)
+		}
+		r.publish()
 		for _, s := range d.sets {
 			for _, re := range s {
 				if re.peer < 0 || re.peer >= len(d.peers) || re.pathLen > 0xffff {
@@ -507,4 +535,70 @@ func testCacheWithBird(t *testing.T, impl string) {
 			}
 		}
 	}
+}
+
+// BenchmarkCacheLarge: the cache of a full table from three sites (1.0M
+// IPv4 and 0.2M IPv6 prefixes from each, path lengths 1-6): its size, the
+// time to encode and write it, to read and check it, to load it into the
+// RIB (read included) and to publish the table a restarted speaker
+// answers from. Run with
+// -benchtime=1x; CACHE_BENCH_SCALE=0.1 runs a tenth of the size.
+func BenchmarkCacheLarge(b *testing.B) {
+	scale := 1.0
+	if s := os.Getenv("CACHE_BENCH_SCALE"); s != "" {
+		fmt.Sscan(s, &scale)
+	}
+	prefixes := randomPrefixes(int(1_000_000*scale), int(200_000*scale))
+	path := filepath.Join(b.TempDir(), "bgp.cache")
+	cfg := cacheConfig(path)
+	r := newRIB()
+	for k, p := range cfg.Peers {
+		a := netip.MustParseAddr(p.Address)
+		pi := &peerInfo{addr: a, cfg: p, src: "bgp " + a.String()}
+		for i, pfx := range prefixes {
+			r.update(pi, pfx, 1+(i*7+k*3)%6)
+		}
+	}
+	tbl := r.publish()
+	want := tableString(tbl)
+	var size int
+	var enc, write, read, load, pub time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		data := encodeCache(tbl, cfg.Peers, cacheSources(cfg.Peers), t0)
+		t1 := time.Now()
+		if err := writeCache(path, data); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := readCache(path, cfg.Peers); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		sp, err := NewSpeaker(cfg, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r2 := newRIB()
+		if len(sp.loadCache(r2)) != 3 {
+			b.Fatal("cache not loaded")
+		}
+		t4 := time.Now()
+		got := r2.publish()
+		t5 := time.Now()
+		size = len(data)
+		enc, write, read, load, pub = enc+t1.Sub(t0), write+t2.Sub(t1), read+t3.Sub(t2), load+t4.Sub(t3), pub+t5.Sub(t4)
+		if b.N == 1 && tableString(got) != want {
+			b.Fatal("the table loaded from the cache differs")
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(size)/1e6, "MB")
+	b.ReportMetric(float64(enc.Milliseconds())/n, "encode-ms")
+	b.ReportMetric(float64(write.Milliseconds())/n, "write-ms")
+	b.ReportMetric(float64(read.Milliseconds())/n, "read-ms")
+	b.ReportMetric(float64(load.Milliseconds())/n, "load-ms")
+	b.ReportMetric(float64(pub.Milliseconds())/n, "publish-ms")
+	b.Logf("%d prefixes x 3 peers: %d bytes (%.1f per prefix)", len(prefixes), size, float64(size)/float64(len(prefixes)))
 }

@@ -61,6 +61,8 @@ type rib struct {
 	dirty  map[netip.Prefix]struct{}
 	tbl    *bart.Table[Match] // published: never mutated in place
 	idx    *scopeIndex        // tbl's index, published with it
+	// unpublished: tbl was built whole (loadCached) and not published yet.
+	unpublished bool
 }
 
 func newRIB() *rib {
@@ -313,10 +315,14 @@ func (r *rib) staleCount() int {
 // publish folds the dirty prefixes into a new immutable trie and returns it
 // as a one-layer Table, or nil when nothing changed.
 func (r *rib) publish() *Table {
-	if len(r.dirty) == 0 && r.tbl != nil {
+	if len(r.dirty) == 0 && r.tbl != nil && !r.unpublished {
 		return nil
 	}
-	if r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths) {
+	r.unpublished = false
+	switch {
+	case len(r.dirty) == 0 && r.tbl != nil:
+		// tbl and idx are current (built by loadCached).
+	case r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths):
 		t := new(bart.Table[Match])
 		for k, id := range r.paths {
 			p := k.prefix()
@@ -324,7 +330,7 @@ func (r *rib) publish() *Table {
 		}
 		r.tbl = t
 		r.idx = buildIndex(t)
-	} else {
+	default:
 		t := r.tbl
 		for p := range r.dirty {
 			if id, ok := r.paths[keyOf(p)]; ok {
