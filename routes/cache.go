@@ -446,13 +446,14 @@ func (s *Speaker) loadCache(r *rib) map[netip.Addr]*peerInfo {
 			s.log.Info("bgp table cache not there yet; starting without it", "file", s.cachePath)
 			return nil
 		}
+		damaged := !errors.Is(err, errCacheFingerprint) && !errors.Is(err, errCacheVersion)
 		lvl := slog.LevelError // damaged: worth a look
-		if errors.Is(err, errCacheFingerprint) || errors.Is(err, errCacheVersion) {
+		if !damaged {
 			lvl = slog.LevelWarn // the config or godwit changed: expected once
 		}
 		s.log.Log(context.Background(), lvl, "bgp table cache ignored", "file", s.cachePath, "err", err)
 		s.mu.Lock()
-		s.stale.CacheErr = err.Error()
+		s.stale.CacheErr, s.stale.Damaged = err.Error(), damaged
 		s.mu.Unlock()
 		return nil
 	}
@@ -474,7 +475,7 @@ func (s *Speaker) loadCache(r *rib) map[netip.Addr]*peerInfo {
 		err = fmt.Errorf("%s: %w", s.cachePath, err)
 		s.log.Error("bgp table cache ignored", "file", s.cachePath, "err", err)
 		s.mu.Lock()
-		s.stale.CacheErr = err.Error()
+		s.stale.CacheErr, s.stale.Damaged = err.Error(), true
 		s.mu.Unlock()
 		return nil
 	}

@@ -50,6 +50,9 @@ type StaleState struct {
 	Loaded   int       // routes read from the cache at start (0: none read)
 	Written  time.Time // when the cache read at start was written
 	CacheErr string    // why the cache could not be used at start ("" if it was, or there was none)
+	// Damaged: CacheErr is damage (truncated, corrupt, unreadable), not a
+	// cache for other peers or of another version (expected after a change).
+	Damaged bool
 }
 
 // Speaker is an embedded BGP speaker (gobgp v4) that learns, from each site's

@@ -312,6 +312,7 @@ func (b *backend) Snapshot() status.Snapshot {
 			ps.Votes = rt.cluster.votes(p.Check, p.Addr, now)
 		}
 	}
+	var bgpWarn []string
 	if rt.bgp != nil {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)
 		st := rt.bgp.Stale()
@@ -322,6 +323,9 @@ func (b *backend) Snapshot() status.Snapshot {
 		}
 		if cfg != nil && cfg.Routes.BGP != nil {
 			s.BGP.CacheFile = cfg.shortPath(cfg.Routes.BGP.CacheFile)
+		}
+		if st.Damaged {
+			bgpWarn = append(bgpWarn, "BGP table cache not used at start (proximity waited for the sessions): "+st.CacheErr)
 		}
 	}
 
@@ -341,7 +345,7 @@ func (b *backend) Snapshot() status.Snapshot {
 			d.Share = float64(d.Answers) / float64(led)
 		}
 	}
-	s.Warnings = warnings(&s, append(rt.cluster.warnings(now), rt.files.warnings()...))
+	s.Warnings = warnings(&s, append(append(rt.cluster.warnings(now), rt.files.warnings()...), bgpWarn...))
 	return s
 }
 
@@ -460,9 +464,6 @@ func warnings(s *status.Snapshot, extra []string) []string {
 		if !f.OK {
 			w = append(w, fmt.Sprintf("%s file %s did not load, the previous version keeps serving: %s", f.Kind, f.Path, f.LastError))
 		}
-	}
-	if b := s.BGP; b != nil && b.CacheError != "" {
-		w = append(w, "BGP table cache not used at start (proximity waited for the sessions): "+b.CacheError)
 	}
 	for _, p := range s.Peers {
 		if p.State != "established" {

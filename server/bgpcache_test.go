@@ -96,3 +96,28 @@ stale_timeout = "1h"
 		}
 	}
 }
+
+// TestBGPCacheDamaged: a damaged cache is not used, start-up goes on, and
+// the status says why, with a warning.
+func TestBGPCacheDamaged(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "bgp.cache")
+	writeFile(t, cache, "GWBC and then nothing that makes sense")
+	port := testsupport.FreePort(t, "127.0.0.1")
+	f := newFixtureWith(t, nil, fmt.Sprintf(`
+[routes.bgp]
+asn = 65000
+router_id = "127.0.0.1"
+cache_file = %q
+  [[routes.bgp.peer]]
+  address = "127.0.0.1"
+  port = %d
+  asn = 65003
+  datacenter = "iad"
+`, cache, port))
+	s := f.waitFor(t, 5*time.Second, "the cache's error", func(s status.Snapshot) bool {
+		return s.BGP != nil && s.BGP.CacheError != ""
+	})
+	if s.BGP.Stale || s.BGP.CacheLoaded != 0 || !strings.Contains(s.BGP.CacheError, cache+": ") || !hasWarning(s, "BGP table cache not used") {
+		t.Errorf("bgp status %+v, warnings %q", s.BGP, s.Warnings)
+	}
+}
