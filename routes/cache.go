@@ -661,3 +661,31 @@ func (r *rib) loadCached(d *cacheData, pis []*peerInfo) (int, error) {
 	}
 	return n, nil
 }
+
+// ReadCache reads the BGP table cache of cfg at path as a one-layer table
+// whose routes are all marked stale (Reach.Source "bgp <peer>, stale from
+// cache"), and the time it was written: what a speaker with cfg would
+// answer from right after starting. It is for offline tools (godwit
+// explain); errors name the file.
+func ReadCache(path string, cfg BGPConfig) (*Table, time.Time, error) {
+	d, err := readCache(path, cfg.Peers)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cfgOf := make(map[netip.Addr]PeerConfig, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		cfgOf[netip.MustParseAddr(p.Address).Unmap()] = p
+	}
+	pis := make([]*peerInfo, len(d.peers))
+	for i, a := range d.peers {
+		if pc, ok := cfgOf[a]; ok {
+			pa := netip.MustParseAddr(pc.Address)
+			pis[i] = &peerInfo{addr: pa, cfg: pc, src: staleSource(pa), stale: true}
+		}
+	}
+	r := newRIB()
+	if _, err := r.loadCached(d, pis); err != nil {
+		return nil, time.Time{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return r.publish(), d.written, nil
+}
