@@ -65,6 +65,11 @@ type StaleState struct {
 // for 200 ms, or at the latest about a second after the first change, and
 // onChange is called after each publication. A peer that leaves Established
 // has its routes purged and published at once.
+//
+// With BGPConfig.CacheFile the published table is also kept on disk
+// (cache.go) and, at the next start, published at once as stale routes of
+// their peers: each peer's live routes replace its stale ones as they come,
+// its End-of-RIB drops the rest, and StaleTimeout drops whatever is left.
 type Speaker struct {
 	log      *slog.Logger
 	onChange func()
