@@ -83,13 +83,6 @@ func cacheFingerprint(peers []PeerConfig) [16]byte {
 	return [16]byte(sum[:16])
 }
 
-// cachedRoute is one peer's route as the cache holds it.
-type cachedRoute struct {
-	peer    netip.Addr
-	prefix  netip.Prefix
-	pathLen int
-}
-
 // cacheData is a decoded cache: the routes of each peer.
 type cacheData struct {
 	written time.Time
@@ -181,17 +174,24 @@ func encodeCache(t *Table, peers []PeerConfig, srcPeer map[string]netip.Addr, no
 	setID := make(map[string]int)
 	var sets []byte
 	var routes []byte
+	if t != nil {
+		routes = make([]byte, 0, 6*t.n4+9*t.n6)
+	}
 	nroutes := 0
 	var key []byte
 	if t != nil && t.a != nil {
 		// Published reach slices are shared per interned set: remember
-		// each one's set by its first element.
-		byPtr := make(map[*Reach]int)
+		// each one's set by its first element and length.
+		type shared struct {
+			first *Reach
+			n     int
+		}
+		byPtr := make(map[shared]int)
 		for p, m := range t.a.All() {
 			if len(m.Reach) == 0 {
 				continue
 			}
-			id, ok := byPtr[&m.Reach[0]]
+			id, ok := byPtr[shared{&m.Reach[0], len(m.Reach)}]
 			if ok {
 				if id >= 0 {
 					routes = appendRoute(routes, p, id)
@@ -215,7 +215,7 @@ func encodeCache(t *Table, peers []PeerConfig, srcPeer map[string]netip.Addr, no
 				k++
 			}
 			if len(key) == 0 {
-				byPtr[&m.Reach[0]] = -1
+				byPtr[shared{&m.Reach[0], len(m.Reach)}] = -1
 				continue
 			}
 			id, ok = setID[string(key)]
@@ -225,7 +225,7 @@ func encodeCache(t *Table, peers []PeerConfig, srcPeer map[string]netip.Addr, no
 				sets = binary.AppendUvarint(sets, uint64(k))
 				sets = append(sets, key...)
 			}
-			byPtr[&m.Reach[0]] = id
+			byPtr[shared{&m.Reach[0], len(m.Reach)}] = id
 			routes = appendRoute(routes, p, id)
 			nroutes++
 		}
@@ -364,14 +364,6 @@ func (r *cacheReader) bytes(n uint64) []byte {
 	b := r.b[:n]
 	r.b = r.b[n:]
 	return b
-}
-
-func (r *cacheReader) byte() byte {
-	b := r.bytes(1)
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }
 
 // readCache reads and decodes the cache file at path written for peers.
