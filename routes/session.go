@@ -102,6 +102,9 @@ func (s *Speaker) stopNative() {
 		_ = n.ln.Close()
 	}
 	<-s.done
+	// The table is final: write the cache while the sessions close.
+	written := make(chan struct{})
+	go func() { defer close(written); s.stopCacheWriter() }()
 	done := make(chan struct{})
 	go func() { n.wg.Wait(); close(done) }()
 	select {
@@ -109,6 +112,7 @@ func (s *Speaker) stopNative() {
 	case <-time.After(stopTimeout):
 		s.log.Warn("bgp sessions still closing after the timeout; not waiting", "timeout", stopTimeout)
 	}
+	<-written
 	s.nat = nil
 }
 

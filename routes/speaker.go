@@ -247,7 +247,6 @@ const stopTimeout = 4 * time.Second
 func (s *Speaker) Stop() {
 	if s.nat != nil {
 		s.stopNative()
-		s.stopCacheWriter()
 		s.mu.Lock()
 		clear(s.state)
 		s.mu.Unlock()
@@ -258,8 +257,11 @@ func (s *Speaker) Stop() {
 	}
 	s.cancel()
 	<-s.done
-	s.stopCacheWriter()
+	// The table is final: write the cache while gobgp closes the sessions.
+	written := make(chan struct{})
+	go func() { defer close(written); s.stopCacheWriter() }()
 	stopBounded(s.srv, s.log)
+	<-written
 	s.srv = nil
 	s.mu.Lock()
 	clear(s.state)
