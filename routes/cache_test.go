@@ -551,6 +551,9 @@ func BenchmarkCacheLarge(b *testing.B) {
 	}
 	prefixes := randomPrefixes(int(1_000_000*scale), int(200_000*scale))
 	path := filepath.Join(b.TempDir(), "bgp.cache")
+	if p := os.Getenv("CACHE_BENCH_FILE"); p != "" {
+		path = p // kept for BenchmarkCacheLoad
+	}
 	cfg := cacheConfig(path)
 	r := newRIB()
 	for k, p := range cfg.Peers {
@@ -602,4 +605,25 @@ func BenchmarkCacheLarge(b *testing.B) {
 	b.ReportMetric(float64(load.Milliseconds())/n, "load-ms")
 	b.ReportMetric(float64(pub.Milliseconds())/n, "publish-ms")
 	b.Logf("%d prefixes x 3 peers: %d bytes (%.1f per prefix)", len(prefixes), size, float64(size)/float64(len(prefixes)))
+}
+
+// BenchmarkCacheLoad: what a restart costs, in a process that holds
+// nothing else: read, check, load and publish the cache file that
+// BenchmarkCacheLarge left at $CACHE_BENCH_FILE.
+func BenchmarkCacheLoad(b *testing.B) {
+	path := os.Getenv("CACHE_BENCH_FILE")
+	if path == "" {
+		b.Skip("set CACHE_BENCH_FILE to a cache written by BenchmarkCacheLarge")
+	}
+	cfg := cacheConfig(path)
+	for range b.N {
+		sp, err := NewSpeaker(cfg, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := newRIB()
+		if len(sp.loadCache(r)) != 3 || r.publish() == nil {
+			b.Fatal("cache not loaded")
+		}
+	}
 }
