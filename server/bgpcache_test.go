@@ -121,3 +121,17 @@ cache_file = %q
 		t.Errorf("bgp status %+v, warnings %q", s.BGP, s.Warnings)
 	}
 }
+
+// TestRestartWarningCacheFile: a new cache_file needs a restart (the running
+// speaker keeps writing the old one); a new stale_timeout needs none (it
+// matters at the next start only).
+func TestRestartWarningCacheFile(t *testing.T) {
+	bgp := func(file string, timeout time.Duration) *Config {
+		return &Config{path: "godwit.toml", Routes: routes.Config{BGP: &routes.BGPConfig{ASN: 65000, RouterID: "127.0.0.1",
+			CacheFile: file, StaleTimeout: routes.Duration(timeout)}}}
+	}
+	w := restartWarnings(bgp("/var/lib/godwit/a.cache", time.Minute), bgp("/var/lib/godwit/b.cache", time.Hour))
+	if len(w) != 1 || !strings.Contains(w["routes.bgp.cache_file"], "changed from /var/lib/godwit/a.cache to /var/lib/godwit/b.cache: restart") {
+		t.Errorf("warnings %q", w)
+	}
+}
