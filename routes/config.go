@@ -4,7 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
+
+	"github.com/godwit-dns/godwit/internal/duration"
 )
+
+// Duration is a config duration written as a Go duration string ("2m").
+type Duration = duration.Duration
+
+// DefaultStaleTimeout is how long routes from the BGP table cache are used
+// at most when stale_timeout is not set.
+const DefaultStaleTimeout = 2 * time.Minute
 
 // DefaultBGPPort is the port dialled when a peer sets none.
 const DefaultBGPPort = 179
@@ -26,8 +36,26 @@ type BGPConfig struct {
 	// Implementation is the BGP session code: ImplNative (the default when
 	// empty: our receive-only sessions on gobgp's message codec, which keep
 	// no per-path state; see session.go) or ImplGobgp (gobgp's server).
-	Implementation string       `toml:"implementation"`
-	Peers          []PeerConfig `toml:"peer"`
+	Implementation string `toml:"implementation"`
+	// CacheFile, if set, is where the last published BGP table is kept
+	// (written at most every 30 s while it changes, and at shutdown) so
+	// that a restart answers from it, marked stale, until each peer has
+	// sent End-of-RIB. Relative paths are resolved by the command against
+	// the config file. See cache.go.
+	CacheFile string `toml:"cache_file"`
+	// StaleTimeout bounds how long routes from CacheFile are used: after
+	// it, those of peers that have not sent End-of-RIB are dropped.
+	// 0 means DefaultStaleTimeout.
+	StaleTimeout Duration     `toml:"stale_timeout"`
+	Peers        []PeerConfig `toml:"peer"`
+}
+
+// staleTimeout returns StaleTimeout with the default applied.
+func (c *BGPConfig) staleTimeout() time.Duration {
+	if c.StaleTimeout <= 0 {
+		return DefaultStaleTimeout
+	}
+	return c.StaleTimeout.D()
 }
 
 // Values of BGPConfig.Implementation.
@@ -94,6 +122,9 @@ func (c *BGPConfig) Validate() error {
 	case "", ImplGobgp, ImplNative:
 	default:
 		errs = append(errs, fmt.Errorf("implementation %q must be %q or %q", c.Implementation, ImplGobgp, ImplNative))
+	}
+	if c.StaleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stale_timeout %s must not be negative", c.StaleTimeout))
 	}
 	seen := make(map[netip.Addr]bool)
 	for i, p := range c.Peers {

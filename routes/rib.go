@@ -27,7 +27,14 @@ type peerInfo struct {
 	addr netip.Addr
 	cfg  PeerConfig
 	src  string // "bgp 127.0.0.2"
+	// stale marks the routes loaded from the cache at start (one such
+	// peerInfo per peer, src staleSource): they hold the peer's slot
+	// apart from its live routes until its End-of-RIB or stale_timeout.
+	stale bool
 }
+
+// staleSource is Reach.Source of a route from the start-up cache.
+func staleSource(a netip.Addr) string { return "bgp " + a.String() + ", stale from cache" }
 
 // maxSlots is how many peer configurations the RIB tells apart at once.
 const maxSlots = 255
@@ -54,6 +61,8 @@ type rib struct {
 	dirty  map[netip.Prefix]struct{}
 	tbl    *bart.Table[Match] // published: never mutated in place
 	idx    *scopeIndex        // tbl's index, published with it
+	// unpublished: tbl was built whole (loadCached) and not published yet.
+	unpublished bool
 }
 
 func newRIB() *rib {
@@ -223,12 +232,29 @@ func (r *rib) withdraw(addr netip.Addr, p netip.Prefix) {
 	}
 }
 
-// purge removes every path learned from addr and reports whether any was.
+// purge removes every path learned from addr that is live (stale false) or
+// from the start-up cache (stale true), and returns how many it removed.
 // It costs one pass over the prefixes and one new set per distinct old one.
-func (r *rib) purge(addr netip.Addr) bool {
-	n := r.counts[addr]
+func (r *rib) purge(addr netip.Addr, stale bool) int {
+	return r.purgeWhere(func(p *peerInfo) bool { return p.addr == addr && p.stale == stale })
+}
+
+// purgeWhere removes every path of the slots whose peer match accepts and
+// returns how many it removed.
+func (r *rib) purgeWhere(match func(*peerInfo) bool) int {
+	var hit []bool
+	n := 0
+	for i, sp := range r.slots {
+		if sp != nil && r.nslot[i] > 0 && match(sp) {
+			if hit == nil {
+				hit = make([]bool, len(r.slots))
+			}
+			hit[i] = true
+			n += r.nslot[i]
+		}
+	}
 	if n == 0 {
-		return false
+		return 0
 	}
 	gone := make(map[uint32]int64) // old set -> new set, -1 for none; absent: untouched
 	var buf []byte
@@ -238,10 +264,10 @@ func (r *rib) purge(addr netip.Addr) bool {
 			to = int64(id)
 			key := r.sets[id].key
 			for i := 0; i < len(key); i += 3 {
-				if r.slots[key[i]].addr == addr {
+				if hit[key[i]] {
 					buf = buf[:0]
 					for j := 0; j < len(key); j += 3 {
-						if r.slots[key[j]].addr != addr {
+						if !hit[key[j]] {
 							buf = append(buf, key[j:j+3]...)
 						}
 					}
@@ -265,21 +291,38 @@ func (r *rib) purge(addr netip.Addr) bool {
 		}
 	}
 	for i, sp := range r.slots {
-		if sp.addr == addr {
+		if hit[i] {
+			if r.counts[sp.addr] -= r.nslot[i]; r.counts[sp.addr] <= 0 {
+				delete(r.counts, sp.addr)
+			}
 			r.nslot[i] = 0
 		}
 	}
-	delete(r.counts, addr)
-	return true
+	return n
+}
+
+// staleCount returns how many routes from the start-up cache are left.
+func (r *rib) staleCount() int {
+	n := 0
+	for i, sp := range r.slots {
+		if sp != nil && sp.stale {
+			n += r.nslot[i]
+		}
+	}
+	return n
 }
 
 // publish folds the dirty prefixes into a new immutable trie and returns it
 // as a one-layer Table, or nil when nothing changed.
 func (r *rib) publish() *Table {
-	if len(r.dirty) == 0 && r.tbl != nil {
+	if len(r.dirty) == 0 && r.tbl != nil && !r.unpublished {
 		return nil
 	}
-	if r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths) {
+	r.unpublished = false
+	switch {
+	case len(r.dirty) == 0 && r.tbl != nil:
+		// tbl and idx are current (built by loadCached).
+	case r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths):
 		t := new(bart.Table[Match])
 		for k, id := range r.paths {
 			p := k.prefix()
@@ -287,7 +330,7 @@ func (r *rib) publish() *Table {
 		}
 		r.tbl = t
 		r.idx = buildIndex(t)
-	} else {
+	default:
 		t := r.tbl
 		for p := range r.dirty {
 			if id, ok := r.paths[keyOf(p)]; ok {

@@ -46,7 +46,7 @@ func TestRIBModel(t *testing.T) {
 			r.withdraw(a, p)
 			delete(model[p], a)
 		case op < 99:
-			r.purge(a)
+			r.purge(a, false)
 			for _, m := range model {
 				delete(m, a)
 			}

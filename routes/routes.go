@@ -1,8 +1,10 @@
 // Package routes owns the Super Sparrow-style longest-prefix route table:
 // which datacenters can reach a client prefix, and over how long an AS path.
 // Routes come from a static file and from an embedded BGP speaker (gobgp v4)
-// peering with each site's router. It does not rank services; zones.Select
-// does, using the Match returned here.
+// peering with each site's router; the BGP table can be kept on disk so
+// that a restart answers from it (marked stale) until the sessions are in
+// sync (cache.go). It does not rank services; zones.Select does, using the
+// Match returned here.
 //
 // Queries read a *Table: an immutable snapshot published by Routes through an
 // atomic.Pointer. A Table holds at most two layers (the static file and the

@@ -109,7 +109,8 @@ func testSpeakerScale(t *testing.T, impl string) {
 	const n4, n6 = 18000, 2000
 	v4, v6 := scalePrefixes(n4, n6)
 	ports := make([]int, len(scaleSites))
-	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: impl}
+	cfg := BGPConfig{ASN: 65000, RouterID: "127.0.0.1", Implementation: impl,
+		CacheFile: filepath.Join(t.TempDir(), "bgp.cache"), StaleTimeout: Duration(time.Hour)}
 	for k, s := range scaleSites {
 		ports[k] = testsupport.FreePort(t, fmt.Sprintf("127.0.0.%d", k+2))
 		cfg.Peers = append(cfg.Peers, PeerConfig{Address: fmt.Sprintf("127.0.0.%d", k+2), ASN: uint32(65001 + k),
@@ -241,4 +242,43 @@ func testSpeakerScale(t *testing.T, impl string) {
 	if got, w := reachString(sp.Table(), probes...), want(" iad/2 sin/3"); got != w {
 		t.Errorf("table after Stop:\n%s\nwant the last one\n%s", got, w)
 	}
+
+	// A restart with the cache Stop wrote: the last table answers at once,
+	// stale; ams (enabled again) adds its routes, and once all three
+	// routers have sent End-of-RIB nothing is stale.
+	if out, err := exec.Command("birdc", "-s", ctl, "enable", "ams").CombinedOutput(); err != nil {
+		t.Fatalf("birdc enable ams: %v: %s", err, out)
+	}
+	sp2, err := NewSpeaker(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	if err := sp2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp2.Stop)
+	<-sp2.cacheRead
+	loaded := time.Since(t0)
+	if got, w := reachString(sp2.Table(), probes...), want(" iad/2 sin/3"); got != w {
+		t.Fatalf("table at restart:\n%s\nwant the cached one\n%s", got, w)
+	}
+	if st := sp2.Stale(); st.Routes != 2*(n4+n6) || st.Loaded != 2*(n4+n6) {
+		t.Errorf("stale state at restart %+v, want %d routes", st, 2*(n4+n6))
+	}
+	wait("in sync after the restart", func() string {
+		st := sp2.Stale()
+		got := reachString(sp2.Table(), probes...)
+		if w := want(" ams/1 iad/2 sin/3"); got != w || st.Stale {
+			return fmt.Sprintf("stale %v (%d routes), table\n%s", st.Stale, st.Routes, got)
+		}
+		return ""
+	})
+	t.Logf("restart: cached table (%d routes) answering %v after Start, in sync after %v",
+		2*(n4+n6), loaded.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 }

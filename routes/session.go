@@ -47,6 +47,7 @@ func (s *Speaker) startNative(ctx context.Context) error {
 		ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 		if err != nil {
 			cancel()
+			s.stopCacheWriter()
 			return fmt.Errorf("routes.bgp: listen: %w", err)
 		}
 		n.ln = ln
@@ -101,6 +102,9 @@ func (s *Speaker) stopNative() {
 		_ = n.ln.Close()
 	}
 	<-s.done
+	// The table is final: write the cache while the sessions close.
+	written := make(chan struct{})
+	go func() { defer close(written); s.stopCacheWriter() }()
 	done := make(chan struct{})
 	go func() { n.wg.Wait(); close(done) }()
 	select {
@@ -108,6 +112,7 @@ func (s *Speaker) stopNative() {
 	case <-time.After(stopTimeout):
 		s.log.Warn("bgp sessions still closing after the timeout; not waiting", "timeout", stopTimeout)
 	}
+	<-written
 	s.nat = nil
 }
 
@@ -260,6 +265,10 @@ func (s *Speaker) nativeSession(ctx context.Context, a netip.Addr, p PeerConfig,
 			bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC),
 			bgp.NewCapMultiProtocol(bgp.RF_IPv6_UC),
 			bgp.NewCapFourOctetASNumber(s.cfg.ASN),
+			// Graceful restart with no address family: we keep no
+			// forwarding state, but take End-of-RIB markers (RFC 4724
+			// section 3), which end the stale routes of the start-up cache.
+			bgp.NewCapGracefulRestart(false, false, 0, nil),
 		}),
 	})
 	if err != nil {
@@ -275,6 +284,9 @@ func (s *Speaker) nativeSession(ctx context.Context, a netip.Addr, p PeerConfig,
 	hdr := make([]byte, bgp.BGP_HEADER_LENGTH)
 	buf := make([]byte, 4096)
 	var kaStop chan struct{}
+	// waitEoR holds the families both sides announced whose End-of-RIB has
+	// not come yet; when the last one comes, the peer is in sync.
+	waitEoR := map[bgp.Family]bool{}
 	defer func() {
 		if kaStop != nil {
 			close(kaStop)
@@ -313,15 +325,25 @@ func (s *Speaker) nativeSession(ctx context.Context, a netip.Addr, p PeerConfig,
 		switch b := m.Body.(type) {
 		case *bgp.BGPOpen:
 			peerAS := uint32(b.MyAS)
+			mp := false
 			for _, op := range b.OptParams {
 				if pc, ok := op.(*bgp.OptionParameterCapability); ok {
 					for _, cp := range pc.Capability {
-						if c4, ok := cp.(*bgp.CapFourOctetASNumber); ok {
-							peerAS = c4.CapValue
+						switch c := cp.(type) {
+						case *bgp.CapFourOctetASNumber:
+							peerAS = c.CapValue
 							opt.Use2ByteAS = false
+						case *bgp.CapMultiProtocol:
+							mp = true
+							if c.CapValue == bgp.RF_IPv4_UC || c.CapValue == bgp.RF_IPv6_UC {
+								waitEoR[c.CapValue] = true
+							}
 						}
 					}
 				}
+			}
+			if !mp { // no multiprotocol capability: IPv4 unicast only
+				waitEoR[bgp.RF_IPv4_UC] = true
 			}
 			if peerAS != p.ASN {
 				notify(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS)
@@ -364,6 +386,16 @@ func (s *Speaker) nativeSession(ctx context.Context, a netip.Addr, p PeerConfig,
 			if !established {
 				notify(bgp.BGP_ERROR_FSM_ERROR, 0)
 				return false, errors.New("UPDATE before the session was established")
+			}
+			if eor, fam := b.IsEndOfRib(); eor {
+				if waitEoR[fam] {
+					delete(waitEoR, fam)
+					if len(waitEoR) == 0 {
+						s.log.Debug("bgp peer sent End-of-RIB for every family", "peer", a)
+						s.send(ctx, []event{{peer: a, eor: true}})
+					}
+				}
+				continue
 			}
 			if evs := updateEvents(a, b); len(evs) > 0 {
 				s.send(ctx, evs)

@@ -36,6 +36,23 @@ type PeerState struct {
 	Prefixes   int           // routes from this peer currently in the table
 	Uptime     time.Duration // time since the session was established; 0 when it is not
 	LastError  string        // why the session last went down ("" if it never did)
+	// Stale is how many of the peer's routes in the table are still the
+	// ones from the start-up cache (0 once it has sent End-of-RIB).
+	Stale int
+}
+
+// StaleState says whether the BGP table still holds routes from the cache
+// read at start ([routes.bgp] cache_file), for the status page and metrics.
+type StaleState struct {
+	Stale    bool      // some routes from the cache are still in the table
+	Routes   int       // how many (one per peer and prefix)
+	Until    time.Time // when they are dropped at the latest (stale_timeout)
+	Loaded   int       // routes read from the cache at start (0: none read)
+	Written  time.Time // when the cache read at start was written
+	CacheErr string    // why the cache could not be used at start ("" if it was, or there was none)
+	// Damaged: CacheErr is damage (truncated, corrupt, unreadable), not a
+	// cache for other peers or of another version (expected after a change).
+	Damaged bool
 }
 
 // Speaker is an embedded BGP speaker (gobgp v4) that learns, from each site's
@@ -48,6 +65,11 @@ type PeerState struct {
 // for 200 ms, or at the latest about a second after the first change, and
 // onChange is called after each publication. A peer that leaves Established
 // has its routes purged and published at once.
+//
+// With BGPConfig.CacheFile the published table is also kept on disk
+// (cache.go) and, at the next start, published at once as stale routes of
+// their peers: each peer's live routes replace its stale ones as they come,
+// its End-of-RIB drops the rest, and StaleTimeout drops whatever is left.
 type Speaker struct {
 	log      *slog.Logger
 	onChange func()
@@ -59,8 +81,22 @@ type Speaker struct {
 	// state is each configured peer's session state as gobgp last reported
 	// it (WatchPeer events): Peers reads this, never gobgp's tables.
 	state map[netip.Addr]sessionState
-	// counts is a copy of the RIB's per-peer prefix counts, for Peers.
-	counts map[netip.Addr]int
+	// eorSeen is, per peer of the gobgp implementation, the families whose
+	// End-of-RIB has come in the current session.
+	eorSeen map[netip.Addr]map[bgp.Family]bool
+	// counts is a copy of the RIB's per-peer prefix counts, for Peers;
+	// staleCounts the same for the routes from the start-up cache.
+	counts, staleCounts map[netip.Addr]int
+	stale               StaleState
+
+	cachePath string        // cache_file as at start; "" without one
+	cacheKick chan struct{} // a new table was published (cap 1)
+	cacheStop chan struct{} // closed by Stop: the writer ends
+	cacheDone chan struct{} // closed by the writer when it has ended
+	stopOnce  sync.Once     // stopCacheWriter
+	cacheRead chan struct{} // closed once the run goroutine has read the cache (or had none)
+	pubSeq    atomic.Uint64 // tables published
+	savedSeq  atomic.Uint64 // pubSeq of the table the cache file holds
 
 	srv    *server.BgpServer // implementation "gobgp"
 	nat    *native           // implementation "native"
@@ -85,6 +121,7 @@ type event struct {
 	withdraw bool
 	down     bool // the peer left Established (or was removed): purge it
 	up       bool // the peer is Established: take its routes again
+	eor      bool // the peer has sent End-of-RIB for every family: drop its stale routes
 }
 
 // NewSpeaker validates cfg and returns a speaker that is not yet running.
@@ -109,6 +146,12 @@ func NewSpeaker(cfg BGPConfig, logger *slog.Logger, onChange func()) (*Speaker, 
 		state:    make(map[netip.Addr]sessionState),
 		counts:   make(map[netip.Addr]int),
 		events:   make(chan []event, 256),
+
+		cachePath: cfg.CacheFile,
+		cacheKick: make(chan struct{}, 1),
+		cacheStop: make(chan struct{}),
+		cacheDone: make(chan struct{}),
+		cacheRead: make(chan struct{}),
 	}
 	s.cur.Store(&Table{})
 	return s, nil
@@ -123,6 +166,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if s.srv != nil || s.nat != nil {
 		return errors.New("routes.bgp: speaker already started")
 	}
+	s.startCacheWriter()
 	if s.cfg.Implementation != ImplGobgp { // native is the default
 		return s.startNative(ctx)
 	}
@@ -134,6 +178,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 
 	fail := func(err error) error {
 		cancel()
+		s.stopCacheWriter()
 		stopBounded(srv, s.log)
 		return fmt.Errorf("routes.bgp: %w", err)
 	}
@@ -167,7 +212,8 @@ func (s *Speaker) Start(ctx context.Context) error {
 	err := srv.WatchEvent(runCtx, server.WatchEventMessageCallbacks{
 		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) { s.onPaths(runCtx, paths) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) { s.onPeer(runCtx, ev) },
-	}, server.WatchUpdate(false, "", ""), server.WatchPeer())
+		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.onEoR(runCtx, p) },
+	}, server.WatchUpdate(false, "", ""), server.WatchPeer(), server.WatchEor(false))
 	if err != nil {
 		return fail(fmt.Errorf("watch: %w", err))
 	}
@@ -211,7 +257,11 @@ func (s *Speaker) Stop() {
 	}
 	s.cancel()
 	<-s.done
+	// The table is final: write the cache while gobgp closes the sessions.
+	written := make(chan struct{})
+	go func() { defer close(written); s.stopCacheWriter() }()
 	stopBounded(s.srv, s.log)
+	<-written
 	s.srv = nil
 	s.mu.Lock()
 	clear(s.state)
@@ -354,7 +404,7 @@ func (s *Speaker) Peers() []PeerState {
 	out := make([]PeerState, 0, len(s.cfg.Peers))
 	for _, pc := range s.cfg.Peers {
 		a := netip.MustParseAddr(pc.Address)
-		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: s.counts[a]}
+		ps := PeerState{Address: a, ASN: pc.ASN, Datacenter: pc.Datacenter, State: "idle", Prefixes: s.counts[a], Stale: s.staleCounts[a]}
 		if st, ok := s.state[a]; ok {
 			ps.State, ps.LastError = st.state, st.lastErr
 			if !st.since.IsZero() {
@@ -424,12 +474,42 @@ func (s *Speaker) onPeer(ctx context.Context, ev *apiutil.WatchEventMessage_Peer
 	if lost { // not seen through gobgp's "Peer Down" log line first
 		s.log.Warn("bgp session down; its routes are withdrawn", "peer", a, "datacenter", pc.cfg.Datacenter, "reason", ss.lastErr)
 	}
+	if ok {
+		delete(s.eorSeen, a) // a new session sends its End-of-RIB again
+	}
 	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
 		s.log.Info("bgp peer established", "peer", st.NeighborAddress)
 		s.send(ctx, []event{{peer: a, up: true}})
 	} else {
 		s.log.Debug("bgp peer state", "peer", st.NeighborAddress, "state", st.SessionState.String())
 		s.send(ctx, []event{{peer: a, down: true}})
+	}
+}
+
+// onEoR runs on gobgp's watcher goroutine for each End-of-RIB a peer sends:
+// once IPv4 and IPv6 unicast (the families every peer is configured with)
+// have both had theirs, the peer is in sync. A peer that negotiates only
+// one of them stays stale until stale_timeout with this implementation.
+func (s *Speaker) onEoR(ctx context.Context, p *apiutil.Path) {
+	a := p.PeerAddress.Unmap()
+	if p.Family != bgp.RF_IPv4_UC && p.Family != bgp.RF_IPv6_UC {
+		return
+	}
+	s.mu.Lock()
+	if s.eorSeen == nil {
+		s.eorSeen = make(map[netip.Addr]map[bgp.Family]bool)
+	}
+	seen := s.eorSeen[a]
+	if seen == nil {
+		seen = make(map[bgp.Family]bool)
+		s.eorSeen[a] = seen
+	}
+	seen[p.Family] = true
+	done := len(seen) == 2
+	s.mu.Unlock()
+	if done {
+		s.log.Debug("bgp peer sent End-of-RIB for every family", "peer", a)
+		s.send(ctx, []event{{peer: a, eor: true}})
 	}
 }
 
@@ -504,19 +584,57 @@ func (s *Speaker) run(ctx context.Context) {
 		for a, n := range r.counts {
 			counts[a] = n
 		}
+		staleCounts := make(map[netip.Addr]int)
+		staleN := 0
+		for i, sp := range r.slots {
+			if sp != nil && sp.stale && r.nslot[i] > 0 {
+				staleCounts[sp.addr] += r.nslot[i]
+				staleN += r.nslot[i]
+			}
+		}
 		s.mu.Lock()
-		s.counts = counts
+		s.counts, s.staleCounts = counts, staleCounts
+		s.stale.Routes, s.stale.Stale = staleN, staleN > 0
 		s.mu.Unlock()
 		if t == nil {
 			return
 		}
 		s.cur.Store(t)
+		s.pubSeq.Add(1)
 		took := time.Since(start)
 		maxDelay = max(s.deb.maxDelay, publishStretch*took)
 		v4, v6 := t.Len()
 		s.log.Debug("bgp routes published", "v4", v4, "v6", v6, "took", took)
 		s.onChange()
+		select {
+		case s.cacheKick <- struct{}{}:
+		default:
+		}
 	}
+
+	// The table of the last run, stale until each peer has sent End-of-RIB.
+	staleOf := s.loadCache(r)
+	var staleTimer <-chan time.Time
+	if len(staleOf) > 0 {
+		s.savedSeq.Store(s.pubSeq.Load() + 1) // the file holds the table published now
+		publish()
+	}
+	close(s.cacheRead)
+	if len(staleOf) > 0 {
+		st := time.NewTimer(time.Until(s.Stale().Until))
+		defer st.Stop()
+		staleTimer = st.C
+	}
+	// dropStale removes the cached routes of peer a (all peers when a is
+	// not valid) and reports whether any were left.
+	dropStale := func(a netip.Addr, why string) bool {
+		n := r.purgeWhere(func(p *peerInfo) bool { return p.stale && (!a.IsValid() || p.addr == a) })
+		if n > 0 {
+			s.log.Info("bgp stale routes from the cache dropped", "peer", a, "routes", n, "why", why)
+		}
+		return n > 0
+	}
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -524,6 +642,12 @@ func (s *Speaker) run(ctx context.Context) {
 			return
 		case <-timer.C:
 			publish()
+		case <-staleTimer:
+			staleTimer = nil
+			if dropStale(netip.Addr{}, "stale_timeout passed before End-of-RIB") {
+				timer.Stop()
+				publish()
+			}
 		case evs := <-s.events:
 			now := time.Now()
 			purged := false
@@ -536,11 +660,24 @@ func (s *Speaker) run(ctx context.Context) {
 				switch {
 				case ev.up:
 					delete(down, ev.peer)
+				case ev.eor:
+					if dropStale(ev.peer, "End-of-RIB received") {
+						purged = true
+					}
 				case ev.down:
 					down[ev.peer] = true
-					if n := r.counts[ev.peer]; r.purge(ev.peer) {
+					if n := r.purge(ev.peer, false); n > 0 {
 						purged = true
 						s.log.Info("bgp peer down, routes purged", "peer", ev.peer, "prefixes", n)
+					}
+					// The cached routes stay while the peer reconnects,
+					// unless it is gone from the config or changed.
+					if sp := staleOf[ev.peer]; sp != nil {
+						if pi := peers[ev.peer]; pi == nil || pi.cfg != sp.cfg {
+							if dropStale(ev.peer, "peer removed or changed") {
+								purged = true
+							}
+						}
 					}
 				case ev.withdraw:
 					r.withdraw(ev.peer, ev.prefix)

@@ -312,8 +312,21 @@ func (b *backend) Snapshot() status.Snapshot {
 			ps.Votes = rt.cluster.votes(p.Check, p.Addr, now)
 		}
 	}
+	var bgpWarn []string
 	if rt.bgp != nil {
 		s.Peers = peerStatuses(rt.bgp.Peers(), now)
+		st := rt.bgp.Stale()
+		s.BGP = &status.BGPStatus{Stale: st.Stale, StalePrefixes: st.Routes, CacheLoaded: st.Loaded,
+			CacheWritten: st.Written, CacheError: st.CacheErr}
+		if st.Stale {
+			s.BGP.StaleUntil = st.Until
+		}
+		if cfg != nil && cfg.Routes.BGP != nil {
+			s.BGP.CacheFile = cfg.shortPath(cfg.Routes.BGP.CacheFile)
+		}
+		if st.Damaged {
+			bgpWarn = append(bgpWarn, "BGP table cache not used at start (proximity waited for the sessions): "+st.CacheErr)
+		}
 	}
 
 	queries, rcodes := rt.handler.Counts()
@@ -332,7 +345,7 @@ func (b *backend) Snapshot() status.Snapshot {
 			d.Share = float64(d.Answers) / float64(led)
 		}
 	}
-	s.Warnings = warnings(&s, append(rt.cluster.warnings(now), rt.files.warnings()...))
+	s.Warnings = warnings(&s, append(append(rt.cluster.warnings(now), rt.files.warnings()...), bgpWarn...))
 	return s
 }
 
@@ -424,7 +437,7 @@ func peerStatuses(peers []routes.PeerState, now time.Time) []status.PeerStatus {
 	for _, p := range peers {
 		ps := status.PeerStatus{
 			Address: p.Address, ASN: p.ASN, Datacenter: p.Datacenter, State: p.State,
-			Received: p.Prefixes, Accepted: p.Prefixes,
+			Received: p.Prefixes, Accepted: p.Prefixes, Stale: p.Stale,
 		}
 		if p.Uptime > 0 {
 			ps.Since = now.Add(-p.Uptime)

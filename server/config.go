@@ -208,6 +208,9 @@ func (c *Config) resolvePaths() {
 	abs(&c.Geo.CityDB)
 	abs(&c.Geo.ASNDB)
 	abs(&c.Routes.File)
+	if c.Routes.BGP != nil {
+		abs(&c.Routes.BGP.CacheFile)
+	}
 	abs(&c.Health.StateFile)
 	for _, p := range []*string{&c.Cluster.CredentialsFile, &c.Cluster.NkeyFile, &c.Cluster.UserFile,
 		&c.Cluster.PasswordFile, &c.Cluster.TLSCAFile, &c.Cluster.TLSCertFile, &c.Cluster.TLSKeyFile} {
@@ -288,7 +291,10 @@ func (c *Config) validate() error {
 	check("status", c.Status.Validate())
 	check("zones", c.Zones.Validate())
 	check("geo", c.Geo.Validate())
-	check("routes", c.Routes.Validate())
+	if c.Routes.BGP != nil {
+		// At the section's key, so that each error finds its key's line.
+		check("routes.bgp", c.Routes.BGP.Validate())
+	}
 	check("health", c.Health.Validate())
 	check("log", c.Log.Validate())
 	cl := c.Cluster

@@ -78,6 +78,30 @@ timeout = "-3s"
 			`godwit.toml:13: check.0: check "web": timeout: must be positive`,
 		},
 	}, {
+		name: "bgp cache settings at their keys",
+		config: `[[datacenter]]
+name = "ams"
+
+[routes.bgp]
+asn = 65000
+router_id = "192.0.2.1"
+cache_file = "state/bgp.cache"
+stale_timeout = "-2m"
+  [[routes.bgp.peer]]
+  address = "192.0.2.2"
+  asn = 65001
+  datacenter = "ams"
+`,
+		want: []string{
+			`godwit.toml:8: routes.bgp: stale_timeout -2m0s must not be negative`,
+		},
+	}, {
+		name:   "bgp stale_timeout that is not a duration",
+		config: "[routes.bgp]\nasn = 65000\nrouter_id = \"192.0.2.1\"\nstale_timeout = 120\n",
+		want: []string{
+			`godwit.toml:4: time: missing unit in duration "120"`,
+		},
+	}, {
 		name: "cluster errors at their keys",
 		config: `[cluster]
 engine = "nats"

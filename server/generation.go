@@ -41,6 +41,29 @@ type Generation struct {
 
 	srv   *Server     // the live inputs a service answer reads; nil offline
 	stats *statsIndex // the answer counters of Services
+	// bgpCache is, offline only (UseBGPCache), the BGP table cache as a
+	// started server would answer from it.
+	bgpCache *routes.Table
+}
+
+// UseBGPCache makes an offline generation (godwit explain) answer with the
+// routes of [routes.bgp] cache_file beside the routes file, as a server
+// started now would before its sessions are in sync. It returns a line
+// saying so ("" without a cache_file), and an error naming the file if it
+// cannot be used.
+func (g *Generation) UseBGPCache() (string, error) {
+	b := g.Config.Routes.BGP
+	if b == nil || b.CacheFile == "" || g.srv != nil {
+		return "", nil
+	}
+	t, written, err := routes.ReadCache(b.CacheFile, *b)
+	if err != nil {
+		return "", err
+	}
+	g.bgpCache = t
+	v4, v6 := t.Len()
+	return fmt.Sprintf("bgp routes: %d prefixes from %s, written %s, stale (the live explain shows what the sessions send now)\n",
+		v4+v6, g.Config.shortPath(b.CacheFile), written.UTC().Format(time.RFC3339)), nil
 }
 
 // Zones returns the zones of the generation in file order.
@@ -82,8 +105,8 @@ func (g *Generation) env() zones.Env {
 		e.Geo = g.Geo
 	}
 	if g.srv == nil {
-		if g.Routes != nil {
-			e.Routes = g.Routes
+		if g.Routes != nil || g.bgpCache != nil {
+			e.Routes = routes.Combine(g.Routes, g.bgpCache)
 		}
 		return e
 	}

@@ -160,6 +160,7 @@ type stateCollector struct {
 	s *Server
 
 	peerUp, peerPrefixes, routePrefixes *prometheus.Desc
+	tableStale, stalePrefixes           *prometheus.Desc
 	dcUp, dcHealthy, svcFailingOpen     *prometheus.Desc
 }
 
@@ -170,6 +171,10 @@ func newStateCollector(s *Server) *stateCollector {
 			"1 while the BGP session with the peer is established, else 0.", []string{"peer", "datacenter"}, nil),
 		peerPrefixes: prometheus.NewDesc("godwit_bgp_peer_prefixes",
 			"Prefixes learned from the BGP peer that are in the route table.", []string{"peer", "datacenter"}, nil),
+		tableStale: prometheus.NewDesc("godwit_bgp_table_stale",
+			"1 while the BGP table holds routes from the cache read at start that their peer has not confirmed (End-of-RIB) yet, else 0.", nil, nil),
+		stalePrefixes: prometheus.NewDesc("godwit_bgp_stale_prefixes",
+			"Routes (one per peer and prefix) from the BGP table cache read at start still in the table.", nil, nil),
 		routePrefixes: prometheus.NewDesc("godwit_routes_prefixes",
 			"Distinct prefixes in the route table, by source (file, bgp).", []string{"source"}, nil),
 		dcUp: prometheus.NewDesc("godwit_gslb_datacenter_up",
@@ -182,7 +187,7 @@ func newStateCollector(s *Server) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peerUp, c.peerPrefixes, c.routePrefixes, c.dcUp, c.dcHealthy, c.svcFailingOpen} {
+	for _, d := range []*prometheus.Desc{c.peerUp, c.peerPrefixes, c.tableStale, c.stalePrefixes, c.routePrefixes, c.dcUp, c.dcHealthy, c.svcFailingOpen} {
 		ch <- d
 	}
 }
@@ -202,6 +207,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.peerUp, prometheus.GaugeValue, up, p.Address.String(), p.Datacenter)
 			ch <- prometheus.MustNewConstMetric(c.peerPrefixes, prometheus.GaugeValue, float64(p.Prefixes), p.Address.String(), p.Datacenter)
 		}
+		st := s.bgp.Stale()
+		stale := 0.0
+		if st.Stale {
+			stale = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.tableStale, prometheus.GaugeValue, stale)
+		ch <- prometheus.MustNewConstMetric(c.stalePrefixes, prometheus.GaugeValue, float64(st.Routes))
 		v4, v6 := s.bgp.Table().Len()
 		ch <- prometheus.MustNewConstMetric(c.routePrefixes, prometheus.GaugeValue, float64(v4+v6), "bgp")
 	}

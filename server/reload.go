@@ -383,6 +383,9 @@ func restartWarnings(run, cfg *Config) map[string]string {
 		add("routes.bgp asn/router_id/listen", fmt.Sprintf("%d/%s/%s", r.ASN, r.RouterID, r.Listen),
 			fmt.Sprintf("%d/%s/%s", c.ASN, c.RouterID, c.Listen))
 	}
+	if r, c := run.Routes.BGP, cfg.Routes.BGP; r != nil && c != nil && r.CacheFile != c.CacheFile {
+		add("routes.bgp.cache_file", r.CacheFile, c.CacheFile)
+	}
 	return w
 }
 

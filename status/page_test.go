@@ -162,3 +162,40 @@ func TestPageKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPageBGPStale: while the BGP table still holds routes from the cache,
+// the peers card says so, with how many and until when, and each peer row
+// its own count; without stale routes neither shows.
+func TestPageBGPStale(t *testing.T) {
+	fake := newFake(t)
+	now := fake.snap.Now
+	fake.snap.BGP = &BGPStatus{Stale: true, StalePrefixes: 950, StaleUntil: now.Add(90 * time.Second),
+		CacheFile: "/var/lib/godwit/bgp.cache", CacheLoaded: 2153, CacheWritten: now.Add(-2 * time.Minute)}
+	fake.snap.Peers[1].Accepted, fake.snap.Peers[1].Stale = 950, 950
+	s := New(Config{}, fake, nil, nil)
+	d := parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes())
+	line := d.all(with("id", "bgp-stale"))
+	if len(line) != 1 {
+		t.Fatalf("%d stale lines, want 1", len(line))
+	}
+	got := strings.Join(strings.Fields(text(line[0])), " ")
+	for _, want := range []string{"stale", "cached 2m00s ago", "950 routes", "End-of-RIB", "in 1m30s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stale line %q lacks %q", got, want)
+		}
+	}
+	if n := d.all(with("data-stale", "950")); len(n) != 1 {
+		t.Errorf("%d peer cells with 950 stale, want 1", len(n))
+	}
+
+	fake.snap.BGP = &BGPStatus{CacheFile: "/var/lib/godwit/bgp.cache", CacheError: "/var/lib/godwit/bgp.cache: corrupt: CRC-32C mismatch"}
+	fake.snap.Peers[1].Stale = 0
+	s = New(Config{}, fake, nil, nil) // a new server: pages are cached for a moment
+	d = parseDOM(t, serve(t, s, request{target: "/"}).Body.Bytes())
+	if n := d.all(with("id", "bgp-stale")); len(n) != 0 {
+		t.Error("stale line shown without stale routes")
+	}
+	if n := d.all(with("id", "bgp-cache-error")); len(n) != 1 || !strings.Contains(text(n[0]), "CRC-32C mismatch") {
+		t.Error("the cache's error is not shown")
+	}
+}

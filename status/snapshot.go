@@ -75,7 +75,9 @@ type Snapshot struct {
 	Services    []ServiceStatus    `json:"services"`
 	Probes      []ProbeStatus      `json:"probes"`
 	Peers       []PeerStatus       `json:"peers"`
-	Files       []FileStatus       `json:"files"`
+	// BGP is the BGP table as a whole; nil without [routes.bgp].
+	BGP   *BGPStatus   `json:"bgp,omitempty"`
+	Files []FileStatus `json:"files"`
 	// Cluster is the link to the other instances; nil without [cluster].
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 	// Keys are the DNSSEC keys of the signed zones ([dnssec] keys_dir);
@@ -248,7 +250,29 @@ type PeerStatus struct {
 	Since      time.Time  `json:"since"`    // last state change
 	Received   int        `json:"received"` // prefixes received
 	Accepted   int        `json:"accepted"` // prefixes in the route table
-	LastError  string     `json:"last_error"`
+	// Stale is how many of Accepted are still the routes from the cache
+	// read at start, which the peer has not sent again (0 after its End-of-RIB).
+	Stale     int    `json:"stale"`
+	LastError string `json:"last_error"`
+}
+
+// BGPStatus is the BGP table as a whole: whether it still answers from the
+// cache read at start ([routes.bgp] cache_file).
+type BGPStatus struct {
+	// Stale is true while routes from the cache that no peer has confirmed
+	// yet are in the table: StalePrefixes of them (one per peer and
+	// prefix), each dropped when its peer sends End-of-RIB and all of them
+	// at StaleUntil at the latest (stale_timeout after start).
+	Stale         bool      `json:"stale"`
+	StalePrefixes int       `json:"stale_prefixes"`
+	StaleUntil    time.Time `json:"stale_until"`
+	// CacheFile is cache_file ("" without one); CacheLoaded the routes read
+	// from it at start, written at CacheWritten; CacheError why it was not
+	// used ("" if it was, or there was none yet).
+	CacheFile    string    `json:"cache_file,omitempty"`
+	CacheLoaded  int       `json:"cache_loaded"`
+	CacheWritten time.Time `json:"cache_written"`
+	CacheError   string    `json:"cache_error,omitempty"`
 }
 
 // FileStatus is one input file the server watches and reloads.

@@ -139,7 +139,13 @@ func cmdExplain(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// BGP routes are not known offline, except those of the table cache.
+	note, err := g.UseBGPCache()
+	if err != nil {
+		note = fmt.Sprintf("bgp routes: none (%v)\n", err)
+	}
 	fmt.Fprint(stdout, g.ExplainQuery(mdns.Fqdn(rest[0]), qtype, q).String())
 	fmt.Fprint(stdout, g.ExplainSigning(mdns.Fqdn(rest[0]), qtype))
+	fmt.Fprint(stdout, note)
 	return nil
 }
