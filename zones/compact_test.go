@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	mdns "github.com/miekg/dns"
 )
@@ -97,4 +98,103 @@ func BenchmarkLargeZone(b *testing.B) {
 	}
 	b.ReportMetric(perRecord, "heapB/record")
 	runtime.KeepAlive(z)
+}
+
+// compact moves records into slabs without changing what they say: the
+// same text and wire form, owner names shared within a run.
+func TestCompactKeepsRecords(t *testing.T) {
+	lines := []string{
+		"c.test. 300 IN SOA ns1.c.test. hostmaster.c.test. 1 3600 600 604800 60",
+		"c.test. 300 IN NS ns1.c.test.",
+		"c.test. 300 IN NS ns2.c.test.",
+		"c.test. 300 IN MX 10 mail.c.test.",
+		"www.c.test. 300 IN A 192.0.2.1",
+		"www.c.test. 300 IN A 192.0.2.2",
+		"www.c.test. 300 IN AAAA 2001:db8::1",
+		"www.c.test. 300 IN TXT \"a b\" \"c\"",
+		"www.c.test. 300 IN TXT \"\"",
+		"alias.c.test. 60 IN CNAME www.c.test.",
+		"_sip._udp.c.test. 300 IN SRV 1 2 5060 www.c.test.",
+		"1.2.0.192.c.test. 300 IN PTR www.c.test.",
+		"www.c.test. 300 IN CAA 0 issue \"ca.test\"",
+		"v4.c.test. 300 IN AAAA ::ffff:192.0.2.9",
+	}
+	var rrs []mdns.RR
+	for _, l := range lines {
+		rr, err := mdns.NewRR(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	packA(rrs)
+	before := make([]mdns.RR, len(rrs))
+	copy(before, rrs)
+	var text []string
+	var wire [][]byte
+	for _, rr := range rrs {
+		text = append(text, rr.String())
+		buf := make([]byte, 512)
+		n, err := mdns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire = append(wire, buf[:n])
+	}
+	compact(rrs)
+	for i, rr := range rrs {
+		if rr.String() != text[i] {
+			t.Errorf("record %d: %q, was %q", i, rr.String(), text[i])
+		}
+		buf := make([]byte, 512)
+		n, err := mdns.PackRR(rr, buf, 0, nil, false)
+		if err != nil || string(buf[:n]) != string(wire[i]) {
+			t.Errorf("record %d (%s): wire form changed (%v)", i, rr, err)
+		}
+		switch rr.(type) {
+		case *mdns.SOA, *mdns.CAA:
+			if rr != before[i] {
+				t.Errorf("record %d (%s) was copied", i, rr)
+			}
+		default:
+			if rr == before[i] {
+				t.Errorf("record %d (%s) was not moved", i, rr)
+			}
+		}
+	}
+	// One copy of each owner name for a run of records.
+	for i := 1; i < len(rrs); i++ {
+		a, b := rrs[i-1].Header().Name, rrs[i].Header().Name
+		if a == b && unsafe.StringData(a) != unsafe.StringData(b) {
+			t.Errorf("records %d and %d: owner %s stored twice", i-1, i, a)
+		}
+	}
+	// The originals are untouched but for the owner name's storage.
+	if before[4].(*mdns.A).A.String() != "192.0.2.1" {
+		t.Errorf("original A changed: %s", before[4])
+	}
+}
+
+// Names in a compacted zone are still found, and answers carry the
+// records' data.
+func TestCompactedZoneAnswers(t *testing.T) {
+	z, err := ParseZone(strings.NewReader(largeZone(2000)), "big.test.", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSet([]*Zone{z}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range z.Records() {
+		h := rr.Header()
+		r := s.Lookup(h.Name, h.Rrtype)
+		found := false
+		for _, a := range r.Answer {
+			found = found || a.String() == rr.String()
+		}
+		if !found {
+			t.Fatalf("%s %s: answer %v lacks %s", h.Name, mdns.Type(h.Rrtype), r.Answer, rr)
+		}
+	}
 }

@@ -367,6 +367,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
 	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
+	compact(rrs)
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
