@@ -1,153 +1,149 @@
 package zones
 
 import (
+	"net"
 	"unsafe"
 
 	mdns "github.com/miekg/dns"
 )
 
-// compact moves what a loaded zone keeps into a few large allocations made
-// after the parse: every name and TXT string into one byte arena, the
-// records of the common types into one slice per type, AAAA addresses
-// into one byte slice (packA did the A addresses). rrs then points to the
-// copies.
+// store keeps a zone's records as the validator accepts them: copied out
+// of the parser's allocations into chunks, one run of chunks per common
+// type, with their names, TXT strings and addresses cut from byte chunks.
 //
 // The parser allocates each record, name and address as its own small
 // object, interleaved with about five times as much short-lived garbage
-// (1M records: ~2.5M live small objects among ~400 MB). After the garbage
-// collector frees that garbage, most of the heap's spans still hold a few
-// live objects each, so the runtime can return little of it to the OS:
-// with the 1M-record bench zone, heap in use stayed ~70 MiB above the live
-// heap. Once the records live in slabs, the parse's spans become wholly
-// free. The copy costs one pass over the records.
+// (1M records: ~2.5M live small objects among ~400 MB). Kept where the
+// parser put them, they left most of the heap's spans holding a few live
+// objects each after the garbage was collected, so the runtime could
+// return little of it to the OS: with the 1M-record bench zone, heap in
+// use stayed ~90 MiB above the live heap. Copied at once into chunks (the
+// parser's record becomes garbage with the rest), they leave the parse's
+// spans wholly free.
 //
 // Records of other types stay where the parser put them. A record's value
 // does not change, only where it lives, so nothing that reads it can tell.
-func compact(rrs []mdns.RR) {
-	var nA, nAAAA, nCNAME, nMX, nTXT, nNS, nPTR, nSRV, nStr, size int
-	prev := ""
-	for _, rr := range rrs {
-		h := rr.Header()
-		if h.Name != prev {
-			prev = h.Name
-			size += len(h.Name)
-		}
-		switch rr := rr.(type) {
-		case *mdns.A:
-			nA++
-		case *mdns.AAAA:
-			nAAAA++
-		case *mdns.CNAME:
-			nCNAME++
-			size += len(rr.Target)
-		case *mdns.MX:
-			nMX++
-			size += len(rr.Mx)
-		case *mdns.NS:
-			nNS++
-			size += len(rr.Ns)
-		case *mdns.PTR:
-			nPTR++
-			size += len(rr.Ptr)
-		case *mdns.SRV:
-			nSRV++
-			size += len(rr.Target)
-		case *mdns.TXT:
-			nTXT++
-			nStr += len(rr.Txt)
-			for _, s := range rr.Txt {
-				size += len(s)
-			}
-		}
-	}
-	ar := arena{buf: make([]byte, 0, size)}
-	as := slab[mdns.A]{make([]mdns.A, 0, nA)}
-	aaaas := slab[mdns.AAAA]{make([]mdns.AAAA, 0, nAAAA)}
-	addrs := make([]byte, 0, 16*nAAAA)
-	cnames := slab[mdns.CNAME]{make([]mdns.CNAME, 0, nCNAME)}
-	mxs := slab[mdns.MX]{make([]mdns.MX, 0, nMX)}
-	nss := slab[mdns.NS]{make([]mdns.NS, 0, nNS)}
-	ptrs := slab[mdns.PTR]{make([]mdns.PTR, 0, nPTR)}
-	srvs := slab[mdns.SRV]{make([]mdns.SRV, 0, nSRV)}
-	txts := slab[mdns.TXT]{make([]mdns.TXT, 0, nTXT)}
-	strs := make([]string, 0, nStr)
-
-	prev, owner := "", ""
-	for i, rr := range rrs {
-		if h := rr.Header(); h.Name != prev {
-			prev, owner = h.Name, ar.string(h.Name)
-		}
-		switch rr := rr.(type) {
-		case *mdns.A:
-			c := as.add(rr)
-			c.Hdr.Name = owner
-			rrs[i] = c
-		case *mdns.AAAA:
-			c := aaaas.add(rr)
-			c.Hdr.Name = owner
-			if len(c.AAAA) == 16 {
-				addrs = append(addrs, c.AAAA...)
-				c.AAAA = addrs[len(addrs)-16 : len(addrs) : len(addrs)]
-			}
-			rrs[i] = c
-		case *mdns.CNAME:
-			c := cnames.add(rr)
-			c.Hdr.Name, c.Target = owner, ar.string(c.Target)
-			rrs[i] = c
-		case *mdns.MX:
-			c := mxs.add(rr)
-			c.Hdr.Name, c.Mx = owner, ar.string(c.Mx)
-			rrs[i] = c
-		case *mdns.NS:
-			c := nss.add(rr)
-			c.Hdr.Name, c.Ns = owner, ar.string(c.Ns)
-			rrs[i] = c
-		case *mdns.PTR:
-			c := ptrs.add(rr)
-			c.Hdr.Name, c.Ptr = owner, ar.string(c.Ptr)
-			rrs[i] = c
-		case *mdns.SRV:
-			c := srvs.add(rr)
-			c.Hdr.Name, c.Target = owner, ar.string(c.Target)
-			rrs[i] = c
-		case *mdns.TXT:
-			c := txts.add(rr)
-			c.Hdr.Name = owner
-			k := len(strs)
-			for _, s := range c.Txt {
-				strs = append(strs, ar.string(s))
-			}
-			c.Txt = strs[k:len(strs):len(strs)]
-			rrs[i] = c
-		default:
-			rr.Header().Name = owner
-		}
-	}
+type store struct {
+	bytes  chunks[byte]
+	strs   chunks[string]
+	a      chunks[mdns.A]
+	aaaa   chunks[mdns.AAAA]
+	cname  chunks[mdns.CNAME]
+	mx     chunks[mdns.MX]
+	ns     chunks[mdns.NS]
+	ptr    chunks[mdns.PTR]
+	srv    chunks[mdns.SRV]
+	txt    chunks[mdns.TXT]
+	lastIn string // the last name given to string, and its copy
+	last   string
 }
 
-// arena hands out strings cut from one byte slice, sized by the caller so
-// that it never grows.
-type arena struct{ buf []byte }
+// record returns rr copied into the store, its owner name replaced by
+// owner (a string of the store).
+func (st *store) record(rr mdns.RR, owner string) mdns.RR {
+	switch rr := rr.(type) {
+	case *mdns.A:
+		c := st.a.add(rr)
+		c.Hdr.Name = owner
+		if ip4 := c.A.To4(); ip4 != nil {
+			c.A = net.IP(st.bytes.copy(ip4))
+		}
+		return c
+	case *mdns.AAAA:
+		c := st.aaaa.add(rr)
+		c.Hdr.Name = owner
+		if len(c.AAAA) == net.IPv6len {
+			c.AAAA = net.IP(st.bytes.copy(c.AAAA))
+		}
+		return c
+	case *mdns.CNAME:
+		c := st.cname.add(rr)
+		c.Hdr.Name, c.Target = owner, st.string(c.Target)
+		return c
+	case *mdns.MX:
+		c := st.mx.add(rr)
+		c.Hdr.Name, c.Mx = owner, st.string(c.Mx)
+		return c
+	case *mdns.NS:
+		c := st.ns.add(rr)
+		c.Hdr.Name, c.Ns = owner, st.string(c.Ns)
+		return c
+	case *mdns.PTR:
+		c := st.ptr.add(rr)
+		c.Hdr.Name, c.Ptr = owner, st.string(c.Ptr)
+		return c
+	case *mdns.SRV:
+		c := st.srv.add(rr)
+		c.Hdr.Name, c.Target = owner, st.string(c.Target)
+		return c
+	case *mdns.TXT:
+		c := st.txt.add(rr)
+		c.Hdr.Name = owner
+		txt := st.strs.room(len(c.Txt))
+		for i, s := range c.Txt {
+			txt[i] = st.string(s)
+		}
+		c.Txt = txt
+		return c
+	}
+	rr.Header().Name = owner
+	return rr
+}
 
-func (a *arena) string(s string) string {
-	if len(s) == 0 {
+// string returns a copy of s cut from the store's bytes; the same string
+// twice in a row is copied once.
+func (st *store) string(s string) string {
+	if s == "" {
 		return ""
 	}
-	if len(a.buf)+len(s) > cap(a.buf) {
-		return s // (not sized for it: keep the original)
+	if s == st.lastIn {
+		return st.last
 	}
-	a.buf = append(a.buf, s...)
-	return unsafe.String(&a.buf[len(a.buf)-len(s)], len(s))
+	b := st.bytes.copy([]byte(s)) // (the conversion does not allocate)
+	st.lastIn, st.last = s, unsafe.String(&b[0], len(b))
+	return st.last
 }
 
-// slab hands out copies of records from one slice, sized by the caller.
-type slab[T any] struct{ s []T }
+// Chunk sizes: each chunk holds as many items as the chunks before it,
+// between minChunk and maxChunk bytes, so that a small zone wastes little
+// and a large one is a few hundred large allocations.
+const (
+	minChunk = 512
+	maxChunk = 512 << 10
+)
 
-func (s *slab[T]) add(v *T) *T {
-	if len(s.s) == cap(s.s) {
-		c := *v // (not sized for it)
-		return &c
+// chunks hands out items from chunks that are never grown (which would
+// move what was handed out).
+type chunks[T any] struct {
+	cur []T
+	n   int // items in earlier chunks
+}
+
+// room returns k consecutive fresh items.
+func (c *chunks[T]) room(k int) []T {
+	if k == 0 {
+		return nil
 	}
-	s.s = append(s.s, *v)
-	return &s.s[len(s.s)-1]
+	if len(c.cur)+k > cap(c.cur) {
+		c.n += len(c.cur)
+		sz := int(unsafe.Sizeof(*new(T)))
+		size := min(max(minChunk/sz, c.n), maxChunk/sz)
+		c.cur = make([]T, 0, max(size, k))
+	}
+	c.cur = c.cur[:len(c.cur)+k]
+	return c.cur[len(c.cur)-k : len(c.cur) : len(c.cur)]
+}
+
+// add returns a copy of *v.
+func (c *chunks[T]) add(v *T) *T {
+	p := &c.room(1)[0]
+	*p = *v
+	return p
+}
+
+// copy returns a copy of s.
+func (c *chunks[T]) copy(s []T) []T {
+	d := c.room(len(s))
+	copy(d, s)
+	return d
 }

@@ -367,7 +367,6 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
 	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
-	compact(rrs)
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
@@ -811,6 +810,7 @@ type validator struct {
 	errs       []*Error
 	warnings   []Warning
 	ttlDiffs   []ttlDiff // see rrsetTTL.diff
+	store      store     // where rrs live
 	maxRecords int       // records in the zone; 0 = no limit
 	total      int       // records in all zones together, for the error
 	left       int       // what total leaves for this zone; -1 = no limit
@@ -895,8 +895,9 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	}
 	ni := v.names[h.Name]
 	if ni == nil {
-		ni = &nameInfo{name: h.Name, cname: -1, other: -1}
-		v.names[h.Name] = ni
+		name := v.store.string(h.Name)
+		ni = &nameInfo{name: name, cname: -1, other: -1}
+		v.names[name] = ni
 	}
 	h.Name = ni.name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
@@ -911,6 +912,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true
 	}
 	ni.bytes += wire
+	rr = v.store.record(rr, ni.name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
 	v.pos = append(v.pos, p)
