@@ -36,6 +36,9 @@ type store struct {
 	txt    chunks[mdns.TXT]
 	lastIn string // the last name given to string, and its copy
 	last   string
+	// known returns the store's copy of a name it already holds (an
+	// owner), "" if none: names in RDATA share it.
+	known func(string) string
 }
 
 // record returns rr copied into the store, its owner name replaced by
@@ -58,23 +61,23 @@ func (st *store) record(rr mdns.RR, owner string) mdns.RR {
 		return c
 	case *mdns.CNAME:
 		c := st.cname.add(rr)
-		c.Hdr.Name, c.Target = owner, st.string(c.Target)
+		c.Hdr.Name, c.Target = owner, st.name(c.Target)
 		return c
 	case *mdns.MX:
 		c := st.mx.add(rr)
-		c.Hdr.Name, c.Mx = owner, st.string(c.Mx)
+		c.Hdr.Name, c.Mx = owner, st.name(c.Mx)
 		return c
 	case *mdns.NS:
 		c := st.ns.add(rr)
-		c.Hdr.Name, c.Ns = owner, st.string(c.Ns)
+		c.Hdr.Name, c.Ns = owner, st.name(c.Ns)
 		return c
 	case *mdns.PTR:
 		c := st.ptr.add(rr)
-		c.Hdr.Name, c.Ptr = owner, st.string(c.Ptr)
+		c.Hdr.Name, c.Ptr = owner, st.name(c.Ptr)
 		return c
 	case *mdns.SRV:
 		c := st.srv.add(rr)
-		c.Hdr.Name, c.Target = owner, st.string(c.Target)
+		c.Hdr.Name, c.Target = owner, st.name(c.Target)
 		return c
 	case *mdns.TXT:
 		c := st.txt.add(rr)
@@ -88,6 +91,17 @@ func (st *store) record(rr mdns.RR, owner string) mdns.RR {
 	}
 	rr.Header().Name = owner
 	return rr
+}
+
+// name returns the store's copy of a domain name in RDATA: the owner's
+// when the zone has that owner (a CNAME's or MX's target often is one).
+func (st *store) name(s string) string {
+	if st.known != nil {
+		if k := st.known(s); k != "" {
+			return k
+		}
+	}
+	return st.string(s)
 }
 
 // string returns a copy of s cut from the store's bytes; the same string

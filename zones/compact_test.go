@@ -207,3 +207,46 @@ func TestCompactedZoneAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A name in RDATA that is an owner of the zone shares the owner's string,
+// and an RRset whose records share a target lists its addresses once.
+func TestRDATANamesShared(t *testing.T) {
+	const text = `$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 600 604800 60
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+www IN A 192.0.2.1
+alias IN CNAME www
+@ IN MX 10 www
+@ IN MX 20 WWW
+`
+	z, err := ParseZone(strings.NewReader(text), "r.test.", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]string{}
+	var cname *mdns.CNAME
+	var mx []*mdns.MX
+	for _, rr := range z.Records() {
+		owners[rr.Header().Name] = rr.Header().Name
+		switch rr := rr.(type) {
+		case *mdns.CNAME:
+			cname = rr
+		case *mdns.MX:
+			mx = append(mx, rr)
+		}
+	}
+	if w := owners["www.r.test."]; unsafe.StringData(cname.Target) != unsafe.StringData(w) || unsafe.StringData(mx[0].Mx) != unsafe.StringData(w) {
+		t.Errorf("CNAME and MX targets are not the owner's string")
+	}
+	s, err := NewSet([]*Zone{z}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Lookup("r.test.", mdns.TypeMX); len(r.Answer) != 2 || len(r.Extra) != 1 {
+		t.Errorf("MX: answer %v extra %v; want 2 and 1", r.Answer, r.Extra)
+	}
+	if r := s.Lookup("alias.r.test.", mdns.TypeA); len(r.Answer) != 2 {
+		t.Errorf("alias A: %v", r.Answer)
+	}
+}

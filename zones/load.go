@@ -850,7 +850,14 @@ type ttlDiff struct {
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
 
 func newValidator(file, origin string, maxPerName int) *validator {
-	return &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v.store.known = func(name string) string {
+		if ni := v.names[name]; ni != nil {
+			return ni.name
+		}
+		return ""
+	}
+	return v
 }
 
 func (v *validator) errorf(p pos, format string, args ...any) {
