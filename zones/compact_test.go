@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	mdns "github.com/miekg/dns"
 )
@@ -97,4 +98,155 @@ func BenchmarkLargeZone(b *testing.B) {
 	}
 	b.ReportMetric(perRecord, "heapB/record")
 	runtime.KeepAlive(z)
+}
+
+// The store copies records into chunks without changing what they say:
+// the same text and wire form, an owner name stored once.
+func TestCompactKeepsRecords(t *testing.T) {
+	lines := []string{
+		"c.test. 300 IN SOA ns1.c.test. hostmaster.c.test. 1 3600 600 604800 60",
+		"c.test. 300 IN NS ns1.c.test.",
+		"c.test. 300 IN NS ns2.c.test.",
+		"c.test. 300 IN MX 10 mail.c.test.",
+		"www.c.test. 300 IN A 192.0.2.1",
+		"www.c.test. 300 IN A 192.0.2.2",
+		"www.c.test. 300 IN AAAA 2001:db8::1",
+		"www.c.test. 300 IN TXT \"a b\" \"c\"",
+		"www.c.test. 300 IN TXT \"\"",
+		"alias.c.test. 60 IN CNAME www.c.test.",
+		"_sip._udp.c.test. 300 IN SRV 1 2 5060 www.c.test.",
+		"1.2.0.192.c.test. 300 IN PTR www.c.test.",
+		"www.c.test. 300 IN CAA 0 issue \"ca.test\"",
+		"v4.c.test. 300 IN AAAA ::ffff:192.0.2.9",
+	}
+	var rrs []mdns.RR
+	for _, l := range lines {
+		rr, err := mdns.NewRR(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	before := make([]mdns.RR, len(rrs))
+	copy(before, rrs)
+	var text []string
+	var wire [][]byte
+	for _, rr := range rrs {
+		text = append(text, rr.String())
+		buf := make([]byte, 512)
+		n, err := mdns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire = append(wire, buf[:n])
+	}
+	var st store
+	owners := map[string]string{}
+	for i, rr := range rrs {
+		h := rr.Header()
+		if owners[h.Name] == "" {
+			owners[h.Name] = st.string(h.Name)
+		}
+		rrs[i] = st.record(rr, owners[h.Name])
+	}
+	for i, rr := range rrs {
+		if rr.String() != text[i] {
+			t.Errorf("record %d: %q, was %q", i, rr.String(), text[i])
+		}
+		buf := make([]byte, 512)
+		n, err := mdns.PackRR(rr, buf, 0, nil, false)
+		if err != nil || string(buf[:n]) != string(wire[i]) {
+			t.Errorf("record %d (%s): wire form changed (%v)", i, rr, err)
+		}
+		switch rr.(type) {
+		case *mdns.SOA, *mdns.CAA:
+			if rr != before[i] {
+				t.Errorf("record %d (%s) was copied", i, rr)
+			}
+		default:
+			if rr == before[i] {
+				t.Errorf("record %d (%s) was not moved", i, rr)
+			}
+		}
+	}
+	// One copy of each owner name; addresses cut from the store.
+	for i := 1; i < len(rrs); i++ {
+		a, b := rrs[i-1].Header().Name, rrs[i].Header().Name
+		if a == b && unsafe.StringData(a) != unsafe.StringData(b) {
+			t.Errorf("records %d and %d: owner %s stored twice", i-1, i, a)
+		}
+	}
+	if a := rrs[4].(*mdns.A).A; len(a) != 4 || cap(a) != 4 {
+		t.Errorf("A address: %d bytes, capacity %d; want 4", len(a), cap(a))
+	}
+	if a := rrs[6].(*mdns.AAAA).AAAA; len(a) != 16 || cap(a) != 16 {
+		t.Errorf("AAAA address: %d bytes, capacity %d; want 16", len(a), cap(a))
+	}
+}
+
+// Names in a compacted zone are still found, and answers carry the
+// records' data.
+func TestCompactedZoneAnswers(t *testing.T) {
+	z, err := ParseZone(strings.NewReader(largeZone(2000)), "big.test.", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSet([]*Zone{z}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range z.Records() {
+		h := rr.Header()
+		r := s.Lookup(h.Name, h.Rrtype)
+		found := false
+		for _, a := range r.Answer {
+			found = found || a.String() == rr.String()
+		}
+		if !found {
+			t.Fatalf("%s %s: answer %v lacks %s", h.Name, mdns.Type(h.Rrtype), r.Answer, rr)
+		}
+	}
+}
+
+// A name in RDATA that is an owner of the zone shares the owner's string,
+// and an RRset whose records share a target lists its addresses once.
+func TestRDATANamesShared(t *testing.T) {
+	const text = `$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 600 604800 60
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+www IN A 192.0.2.1
+alias IN CNAME www
+@ IN MX 10 www
+@ IN MX 20 WWW
+`
+	z, err := ParseZone(strings.NewReader(text), "r.test.", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]string{}
+	var cname *mdns.CNAME
+	var mx []*mdns.MX
+	for _, rr := range z.Records() {
+		owners[rr.Header().Name] = rr.Header().Name
+		switch rr := rr.(type) {
+		case *mdns.CNAME:
+			cname = rr
+		case *mdns.MX:
+			mx = append(mx, rr)
+		}
+	}
+	if w := owners["www.r.test."]; unsafe.StringData(cname.Target) != unsafe.StringData(w) || unsafe.StringData(mx[0].Mx) != unsafe.StringData(w) {
+		t.Errorf("CNAME and MX targets are not the owner's string")
+	}
+	s, err := NewSet([]*Zone{z}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Lookup("r.test.", mdns.TypeMX); len(r.Answer) != 2 || len(r.Extra) != 1 {
+		t.Errorf("MX: answer %v extra %v; want 2 and 1", r.Answer, r.Extra)
+	}
+	if r := s.Lookup("alias.r.test.", mdns.TypeA); len(r.Answer) != 2 {
+		t.Errorf("alias A: %v", r.Answer)
+	}
 }

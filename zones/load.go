@@ -810,6 +810,7 @@ type validator struct {
 	errs       []*Error
 	warnings   []Warning
 	ttlDiffs   []ttlDiff // see rrsetTTL.diff
+	store      store     // where rrs live
 	maxRecords int       // records in the zone; 0 = no limit
 	total      int       // records in all zones together, for the error
 	left       int       // what total leaves for this zone; -1 = no limit
@@ -849,7 +850,14 @@ type ttlDiff struct {
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
 
 func newValidator(file, origin string, maxPerName int) *validator {
-	return &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v.store.known = func(name string) string {
+		if ni := v.names[name]; ni != nil {
+			return ni.name
+		}
+		return ""
+	}
+	return v
 }
 
 func (v *validator) errorf(p pos, format string, args ...any) {
@@ -894,8 +902,9 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	}
 	ni := v.names[h.Name]
 	if ni == nil {
-		ni = &nameInfo{name: h.Name, cname: -1, other: -1}
-		v.names[h.Name] = ni
+		name := v.store.string(h.Name)
+		ni = &nameInfo{name: name, cname: -1, other: -1}
+		v.names[name] = ni
 	}
 	h.Name = ni.name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
@@ -910,6 +919,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true
 	}
 	ni.bytes += wire
+	rr = v.store.record(rr, ni.name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
 	v.pos = append(v.pos, p)

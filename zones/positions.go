@@ -41,10 +41,7 @@ func (p positions) at(i int) pos {
 // Zone.Records describes: by owner in order of first appearance, by type
 // in order of first appearance at the owner, in file order within each.
 // When the file had them so already (the usual case), they are v's own.
-// It also moves the addresses of A records (16 bytes each from the parser)
-// into one slice, 4 bytes each.
 func (v *validator) grouped() ([]mdns.RR, []pos) {
-	packA(v.rrs)
 	perm := make([]int32, 0, len(v.rrs))
 	identity := true
 	var types []uint16
@@ -80,23 +77,4 @@ func (v *validator) grouped() ([]mdns.RR, []pos) {
 		rrs[k], ps[k] = v.rrs[j], v.pos[j]
 	}
 	return rrs, ps
-}
-
-// packA gives every A record a 4-byte address cut from one shared slice.
-func packA(rrs []mdns.RR) {
-	n := 0
-	for _, rr := range rrs {
-		if a, ok := rr.(*mdns.A); ok && a.A.To4() != nil {
-			n++
-		}
-	}
-	buf := make([]byte, 0, 4*n)
-	for _, rr := range rrs {
-		if a, ok := rr.(*mdns.A); ok {
-			if ip4 := a.A.To4(); ip4 != nil {
-				buf = append(buf, ip4...)
-				a.A = buf[len(buf)-4 : len(buf) : len(buf)]
-			}
-		}
-	}
 }

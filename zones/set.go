@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	mdns "github.com/miekg/dns"
 )
@@ -36,7 +37,9 @@ type zoneData struct {
 	negTTL uint32
 	parent *zoneData // the next enclosing zone in the Set, nil if none
 	alloc  nodeAlloc // where the nodes live
-	cuts   int       // delegation points
+	xAlloc chunks[nodeExtra]
+	rrBuf  chunks[mdns.RR] // where extras and glue live
+	cuts   int             // delegation points
 
 	records []mdns.RR   // the Zone's records, grouped: each RRset is a run
 	sets    []rrset     // every node's RRsets, node by node
@@ -45,12 +48,12 @@ type zoneData struct {
 
 // node is one existing name in a zone. A large zone has one per name, so
 // what few names need (CNAME, delegation, glue, wildcard parent, service)
-// lives in x: a node is 40 bytes.
+// lives in x: a node is 32 bytes. (Its id, the creation order in the
+// zone that the name index holds, is where nodeAlloc put it.)
 type node struct {
 	name   string     // lower-case
 	x      *nodeExtra // nil unless the name needs one
 	setOff uint32     // its RRsets: zoneData.sets[setOff:setOff+nsets]
-	id     int32      // creation order in the zone
 	nsets  uint16     // in file order of first appearance
 	cut    bool       // NS below the apex: a delegation point
 }
@@ -63,7 +66,7 @@ type nodeExtra struct {
 	wild    *node // the "*.<name>" child, if any
 
 	cname       []mdns.RR // the CNAME RRset (one record), nil if none
-	cnameTarget []byte    // its target, lower-case, fully qualified
+	cnameTarget []byte    // its target, lower-case, fully qualified; read-only
 
 	cut *cutData // at a delegation point
 }
@@ -106,9 +109,9 @@ func (zd *zoneData) get(n *node, t uint16) (rrs, extra []mdns.RR) {
 }
 
 // extra returns n.x, creating it.
-func (n *node) extra() *nodeExtra {
+func (zd *zoneData) extra(n *node) *nodeExtra {
 	if n.x == nil {
-		n.x = &nodeExtra{}
+		n.x = zd.xAlloc.add(&nodeExtra{})
 	}
 	return n.x
 }
@@ -197,8 +200,8 @@ func (zd *zoneData) lookupString(name string) *node {
 	}
 }
 
-// insert adds n, whose name is not in the index yet.
-func (zd *zoneData) insert(n *node) {
+// insert adds n, whose name is not in the index yet, with its id.
+func (zd *zoneData) insert(n *node, id int32) {
 	x := &zd.nodes
 	if (x.used+1)*4 > len(x.slots)*3 {
 		old := x.slots
@@ -209,7 +212,7 @@ func (zd *zoneData) insert(n *node) {
 			}
 		}
 	}
-	x.put(n.name, n.id+1)
+	x.put(n.name, id+1)
 	x.used++
 }
 
@@ -231,7 +234,8 @@ type nodeAlloc struct {
 	chunks [][]node
 }
 
-func (a *nodeAlloc) new(name string) *node {
+// new returns a new node for name and its id.
+func (a *nodeAlloc) new(name string) (*node, int32) {
 	k := len(a.chunks) - 1
 	if k < 0 || len(a.chunks[k]) == cap(a.chunks[k]) {
 		a.chunks = append(a.chunks, make([]node, 0, nodeChunk))
@@ -240,8 +244,8 @@ func (a *nodeAlloc) new(name string) *node {
 	c := a.chunks[k][:len(a.chunks[k])+1]
 	a.chunks[k] = c
 	n := &c[len(c)-1]
-	n.name, n.id = name, int32(k*nodeChunk+len(c)-1)
-	return n
+	n.name = name
+	return n, int32(k*nodeChunk + len(c) - 1)
 }
 
 // each calls f for every node, in creation order.
@@ -359,9 +363,9 @@ func compileZone(z *Zone) *zoneData {
 					zd.cuts++
 				}
 			case mdns.TypeCNAME:
-				x := n.extra()
+				x := zd.extra(n)
 				x.cname = zd.rrs(set)
-				x.cnameTarget = []byte(canonName(x.cname[0].(*mdns.CNAME).Target))
+				x.cnameTarget = nameBytes(canonName(x.cname[0].(*mdns.CNAME).Target))
 			}
 			i = j
 		}
@@ -380,8 +384,8 @@ func (zd *zoneData) ensure(name string) *node {
 	if n := zd.lookupString(name); n != nil {
 		return n
 	}
-	n := zd.alloc.new(name)
-	zd.insert(n)
+	n, id := zd.alloc.new(name)
+	zd.insert(n, id)
 	if name != zd.origin {
 		zd.ensure(parentName(name))
 	}
@@ -397,7 +401,7 @@ func (zd *zoneData) link() {
 		}
 		for p := parentName(n.name); zd.cuts > 0; p = parentName(p) {
 			if pn := zd.lookupString(p); pn != nil && pn.cut {
-				n.extra().below = pn // only glue lives below a cut, so there is one
+				zd.extra(n).below = pn // only glue lives below a cut, so there is one
 				break
 			}
 			if p == zd.origin {
@@ -406,7 +410,7 @@ func (zd *zoneData) link() {
 		}
 		if strings.HasPrefix(n.name, "*.") {
 			if p := zd.lookupString(parentName(n.name)); p != nil {
-				p.extra().wild = n
+				zd.extra(p).wild = n
 			}
 		}
 	})
@@ -438,7 +442,7 @@ func (s *Set) addService(svc *Service) error {
 			return fmt.Errorf("service %s: zone %s has %s records at that name", svc.Name, zd.origin, mdns.Type(t))
 		}
 	}
-	n.extra().service = svc
+	zd.extra(n).service = svc
 	return nil
 }
 
@@ -452,38 +456,36 @@ func (s *Set) additional(zd *zoneData) {
 			set := &sets[i]
 			switch set.typ {
 			case mdns.TypeNS, mdns.TypeMX, mdns.TypeSRV:
-				if extra := s.addresses(zd.rrs(set), nil); extra != nil {
+				if extra := s.addresses(zd.rrs(set), nil, &zd.rrBuf); extra != nil {
 					set.extra = int32(len(zd.extras))
 					zd.extras = append(zd.extras, extra)
 				}
 			}
 			if set.typ == mdns.TypeNS && n.cut {
-				n.extra().cut = &cutData{referral: zd.rrs(set), glue: s.addresses(zd.rrs(set), zd)}
+				zd.extra(n).cut = &cutData{referral: zd.rrs(set), glue: s.addresses(zd.rrs(set), zd, &zd.rrBuf)}
 			}
 		}
 	})
 }
 
 // addresses returns the A and AAAA records of the targets of rrs that
-// exist in the Set (only in zd, when zd is not nil).
-func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
+// exist in the Set (only in zd, when zd is not nil), cut from buf.
+func (s *Set) addresses(rrs []mdns.RR, zd *zoneData, buf *chunks[mdns.RR]) []mdns.RR {
 	var out []mdns.RR
-	seen := map[string]bool{}
-	for _, rr := range rrs {
-		var target string
-		switch rr := rr.(type) {
-		case *mdns.NS:
-			target = rr.Ns
-		case *mdns.MX:
-			target = rr.Mx
-		case *mdns.SRV:
-			target = rr.Target
-		}
-		target = canonName(target)
-		if seen[target] {
+	var seen map[string]bool // (a large RRset's targets; a few are compared)
+	if len(rrs) > 8 {
+		seen = map[string]bool{}
+	}
+	for i, rr := range rrs {
+		target := canonName(targetOf(rr))
+		if seen != nil {
+			if seen[target] {
+				continue
+			}
+			seen[target] = true
+		} else if slices.ContainsFunc(rrs[:i], func(rr mdns.RR) bool { return canonName(targetOf(rr)) == target }) {
 			continue
 		}
-		seen[target] = true
 		in := zd
 		if in == nil {
 			in = s.findZone([]byte(target))
@@ -505,7 +507,20 @@ func (s *Set) addresses(rrs []mdns.RR, zd *zoneData) []mdns.RR {
 	if len(out) == 0 {
 		return nil
 	}
-	return out[:len(out):len(out)]
+	return buf.copy(out)
+}
+
+// targetOf returns the target of an NS, MX or SRV record.
+func targetOf(rr mdns.RR) string {
+	switch rr := rr.(type) {
+	case *mdns.NS:
+		return rr.Ns
+	case *mdns.MX:
+		return rr.Mx
+	case *mdns.SRV:
+		return rr.Target
+	}
+	return ""
 }
 
 // parentName returns name without its first label ("." for a TLD).
@@ -515,4 +530,11 @@ func parentName(name string) string {
 		return "."
 	}
 	return name[off:]
+}
+
+// nameBytes returns the bytes of s, shared with the string: lookups take
+// names as bytes and never write them, and a large zone has a CNAME target
+// for every sixth name (a copy each was 100k small objects).
+func nameBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

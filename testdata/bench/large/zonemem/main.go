@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -138,10 +139,10 @@ func report(what string, d time.Duration, p *peakSampler) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rssNoGC := rssKB()
-	runtime.GC()
+	debug.FreeOSMemory() // as the server does after publishing
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("%-13s %6.2f s  live heap %5.0f MiB  objects %8d  RSS %5d MiB  peak RSS %5d MiB  total alloc %6.0f MiB\n",
-		what, d.Seconds(), float64(ms.HeapAlloc)/(1<<20), ms.HeapObjects, rssNoGC>>10, p.max()>>10, float64(ms.TotalAlloc)/(1<<20))
+	fmt.Printf("%-13s %6.2f s  live heap %5.0f MiB  in use %5.0f MiB  objects %8d  RSS %5d MiB (%5d MiB freed)  peak RSS %5d MiB  total alloc %6.0f MiB\n",
+		what, d.Seconds(), float64(ms.HeapAlloc)/(1<<20), float64(ms.HeapInuse)/(1<<20), ms.HeapObjects, rssNoGC>>10, rssKB()>>10, p.max()>>10, float64(ms.TotalAlloc)/(1<<20))
 }
 
 // rssKB is VmRSS from /proc/self/status.
