@@ -13,7 +13,9 @@
 #     tree from /proc), p50/p99 latency (dnsperf -v per-query latencies),
 #     lost queries
 #   - peak RSS (VmHWM) of each server over the whole run
-# The report goes to $BENCH_OUT (default docs/BENCHMARKS.md).
+# The report goes to $BENCH_OUT (default docs/BENCHMARKS.md), replacing it except
+# for the sections from its first "## Large data" heading on (make bench-large's),
+# which are kept as they are.
 #
 # Environment (defaults in brackets):
 #   BENCH_SECONDS [8]       length of each dnsperf run
@@ -653,6 +655,10 @@ signed_section() {
 	fi
 }
 
+# The sections of $OUT from the first "## Large data" heading on, kept.
+if [ -f "$OUT" ]; then
+	awk '/^## Large data/ { keep = 1 } keep' "$OUT" >"$WORK/large-sections"
+fi
 {
 	cat <<EOF
 # Benchmarks
@@ -841,5 +847,12 @@ EOF
 		echo
 		cat "$BENCH/NOTES.md"
 	fi
-} >"$OUT"
+	# make bench-large's sections ("## Large data…", written by
+	# testdata/bench/large) are not this run's: keep them as they are.
+	if [ -s "$WORK/large-sections" ]; then
+		echo
+		cat "$WORK/large-sections"
+	fi
+} >"$WORK/report"
+mv "$WORK/report" "$OUT"
 log "wrote $OUT"
