@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/godwit-dns/godwit/internal/atomicfile"
 )
 
 // ErrOverrides marks an error in the overrides state file; Update returns it
@@ -610,7 +612,7 @@ func (c *Checker) SetOverrideFrom(kind, key, state, origin string) error {
 		ov.dc[key] = st
 	}
 	if c.stateFile != "" {
-		if err := writeFileAtomic(c.stateFile, ov.format()); err != nil {
+		if err := atomicfile.Write(c.stateFile, ov.format()); err != nil {
 			c.mu.Unlock()
 			return fmt.Errorf("override: writing state file: %w", err)
 		}

@@ -11,14 +11,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gaissmai/bart"
 
+	"github.com/godwit-dns/godwit/internal/atomicfile"
 	"github.com/godwit-dns/godwit/internal/inputfile"
 )
 
@@ -380,42 +379,6 @@ func readCache(path string, peers []PeerConfig) (*cacheData, error) {
 	return d, nil
 }
 
-// writeCache writes data to path atomically: a temporary file beside it,
-// synced, renamed over it, and the directory synced, so that a crash leaves
-// the old file or the new one, never a part.
-func writeCache(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil { // CreateTemp's is 0600; nothing in it is secret
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // Stale reports the routes from the cache read at start.
 func (s *Speaker) Stale() StaleState {
 	s.mu.Lock()
@@ -539,7 +502,7 @@ func (s *Speaker) saveCache() {
 	s.mu.Unlock()
 	start := time.Now()
 	data := encodeCache(t, peers, cacheSources(peers), start)
-	if err := writeCache(s.cachePath, data); err != nil {
+	if err := atomicfile.Write(s.cachePath, data); err != nil {
 		s.log.Warn("bgp table cache not written", "file", s.cachePath, "err", err)
 		return
 	}
@@ -557,7 +520,7 @@ func WriteCache(path string, cfg BGPConfig, t *Table) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("routes.bgp: %w", err)
 	}
-	return writeCache(path, encodeCache(t, cfg.Peers, cacheSources(cfg.Peers), time.Now()))
+	return atomicfile.Write(path, encodeCache(t, cfg.Peers, cacheSources(cfg.Peers), time.Now()))
 }
 
 // cacheSources maps the reach sources of peers' routes, live and stale, to

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit-dns/godwit/internal/atomicfile"
 	"github.com/godwit-dns/godwit/internal/testsupport"
 )
 
@@ -341,7 +342,7 @@ func TestCacheRejected(t *testing.T) {
 func TestCacheAtomicWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bgp.cache")
-	if err := writeCache(path, []byte("old contents")); err != nil {
+	if err := atomicfile.Write(path, []byte("old contents")); err != nil {
 		t.Fatal(err)
 	}
 	old, err := os.Open(path)
@@ -349,7 +350,7 @@ func TestCacheAtomicWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	if err := writeCache(path, []byte("new")); err != nil {
+	if err := atomicfile.Write(path, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 64)
@@ -366,7 +367,7 @@ func TestCacheAtomicWrite(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeCache(sub, []byte("x")); err == nil {
+	if err := atomicfile.Write(sub, []byte("x")); err == nil {
 		t.Error("writing over a directory succeeded")
 	}
 	ents, _ := os.ReadDir(dir)
@@ -572,7 +573,7 @@ func BenchmarkCacheLarge(b *testing.B) {
 		t0 := time.Now()
 		data := encodeCache(tbl, cfg.Peers, cacheSources(cfg.Peers), t0)
 		t1 := time.Now()
-		if err := writeCache(path, data); err != nil {
+		if err := atomicfile.Write(path, data); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
