@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/godwit-dns/godwit/internal/duration"
 )
 
 // Engines.
@@ -217,23 +219,6 @@ func readSecret(path string) (string, error) {
 	return line, nil
 }
 
-// Duration is a time.Duration written as a Go duration string ("30s").
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
+// Duration is the config duration type every section shares: a Go
+// duration string ("30s").
+type Duration = duration.Duration

@@ -146,12 +146,11 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	// optional keys with pointers, checks fill zero fields in WithDefaults.
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
-		var pe toml.ParseError
-		if !errors.As(err, &pe) {
-			// A value of the wrong type: report every one, each at its line.
-			if errs := cfg.typeErrors(string(data)); len(errs) > 0 {
-				return nil, errors.Join(errs...)
-			}
+		// A value of the wrong type, or one its own parser refuses (a
+		// duration without its unit): report every one, each at its line
+		// with its key. A syntax error finds none: the decoder's own.
+		if errs := cfg.typeErrors(string(data)); len(errs) > 0 {
+			return nil, errors.Join(errs...)
 		}
 		return nil, tomlError(path, err)
 	}

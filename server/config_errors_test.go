@@ -99,7 +99,15 @@ stale_timeout = "-2m"
 		name:   "bgp stale_timeout that is not a duration",
 		config: "[routes.bgp]\nasn = 65000\nrouter_id = \"192.0.2.1\"\nstale_timeout = 120\n",
 		want: []string{
-			`godwit.toml:4: time: missing unit in duration "120"`,
+			`godwit.toml:4: routes.bgp.stale_timeout: must be a duration string with its unit, as "5s" or "500ms", got the whole number 120`,
+		},
+	}, {
+		name:   "durations without a unit or with a wrong one, all of them",
+		config: "[[check]]\nname = \"web\"\ntype = \"tcp\"\nport = 80\ninterval = \"5x\"\ntimeout = \"2\"\n\n[cluster]\nengine = \"nats\"\nverdict_ttl = 30\n",
+		want: []string{
+			`godwit.toml:5: check[0].interval: must be a duration with its unit, as "5s", "500ms" or "1m30s"; got "5x"`,
+			`godwit.toml:6: check[0].timeout: must be a duration with its unit, as "5s", "500ms" or "1m30s"; got "2"`,
+			`godwit.toml:10: cluster.verdict_ttl: must be a duration string with its unit, as "5s" or "500ms", got the whole number 30`,
 		},
 	}, {
 		name: "cluster errors at their keys",

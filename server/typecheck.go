@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/godwit-dns/godwit/internal/duration"
 )
 
 // typeErrors finds every value of the config file whose TOML type does not
@@ -35,14 +37,32 @@ type typeChecker struct {
 	errs []error
 }
 
-var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+var (
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType    = reflect.TypeFor[duration.Duration]()
+)
 
 // walk checks the TOML value v against Go type t at path (key names and
 // array indices).
 func (tc *typeChecker) walk(t reflect.Type, v any, path []string) {
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
-		if _, ok := v.(string); !ok {
-			tc.fail(path, "a string", v)
+		str, ok := v.(string)
+		if !ok {
+			if t == durationType {
+				tc.fail(path, `a duration string with its unit, as "5s" or "500ms"`, v)
+			} else {
+				tc.fail(path, "a string", v)
+			}
+			return
+		}
+		// The value's own parser, as the decoder will call it: its error
+		// with this key's path and line instead of the decoder's.
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(str)); err != nil {
+			if t == durationType {
+				tc.failMsg(path, fmt.Sprintf(`must be a duration with its unit, as "5s", "500ms" or "1m30s"; got %q`, str))
+			} else {
+				tc.failMsg(path, fmt.Sprintf("%q: %v", str, err))
+			}
 		}
 		return
 	}
