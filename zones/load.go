@@ -252,7 +252,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		if l.maxRecords > 0 {
 			n = min(n, l.maxRecords)
 		}
-		v.rrs, v.pos = make([]mdns.RR, 0, n), make([]pos, 0, n)
+		v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]pos, 0, n), make([]int32, 0, n)
 	}
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
@@ -366,7 +366,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
-	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
+	v.names, v.infos, v.sets, v.next, v.keys, v.cuts = nil, chunked[nameInfo]{}, chunked[rrsetTTL]{}, nil, nil, nil // garbage from here on: not held while positions pack
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
@@ -804,9 +804,13 @@ type validator struct {
 	maxPerName int
 	rrs        []mdns.RR
 	pos        []pos
-	names      map[string]*nameInfo
-	cuts       map[string]int // delegation point -> index of its first NS
-	soa        int            // index of the SOA, -1 while none
+	names      map[string]int32              // owner -> its index in infos
+	infos      chunked[nameInfo]             // in order of first appearance
+	next       []int32                       // for each of rrs, the next record at its name; -1: none
+	sets       chunked[rrsetTTL]             // chained per name, see nameInfo.sets
+	keys       map[int32]map[string]struct{} // type+rdata at a name (by infos index), once there are many
+	cuts       map[string]int                // delegation point -> index of its first NS
+	soa        int                           // index of the SOA, -1 while none
 	errs       []*Error
 	warnings   []Warning
 	ttlDiffs   []ttlDiff // see rrsetTTL.diff
@@ -817,16 +821,20 @@ type validator struct {
 	full       bool      // a limit was passed: the zone is refused
 }
 
+// nameInfo is what the validator knows of one owner name. One is kept for
+// every name while the zone loads, in one slice and without pointers but
+// the name's: a large zone's names cost the collector next to nothing.
 type nameInfo struct {
-	name    string              // the owner, shared by its records
-	idx     []int               // records at this name
-	keys    map[string]struct{} // type+rdata of idx, once there are many
-	sets    []rrsetTTL          // one for each type at the name
-	bytes   int                 // wire length of idx, uncompressed
-	count   int32
-	cname   int32 // first CNAME, -1 if none
-	other   int32 // first record that may not sit beside a CNAME, -1 if none
-	clashed bool
+	name        string // the owner, shared by its records
+	first, last int32  // records at this name, chained by validator.next; -1: none
+	n           int32  // how many
+	sets        int32  // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
+	bytes       int    // wire length of the records, uncompressed
+	count       int32
+	cname       int32 // first CNAME, -1 if none
+	other       int32 // first record that may not sit beside a CNAME, -1 if none
+	clashed     bool
+	keyed       bool // validator.keys holds the name's records
 }
 
 // rrsetTTL is what the validator knows of the TTLs of one RRset; one is
@@ -837,6 +845,7 @@ type rrsetTTL struct {
 	ttl   uint32 // and its TTL
 	min   uint32 // the lowest TTL of the set
 	diff  int32  // 1 + the index of the set's ttlDiff; 0: one TTL so far
+	next  int32  // the name's next RRset in validator.sets; -1: none
 	rtype uint16
 }
 
@@ -850,10 +859,10 @@ type ttlDiff struct {
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
 
 func newValidator(file, origin string, maxPerName int) *validator {
-	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]int32{}, cuts: map[string]int{}, soa: -1}
 	v.store.known = func(name string) string {
-		if ni := v.names[name]; ni != nil {
-			return ni.name
+		if k, ok := v.names[name]; ok {
+			return v.infos.at(k).name
 		}
 		return ""
 	}
@@ -900,15 +909,16 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		v.errorf(p, "%w: a zone may hold %d", errTooMany, v.maxRecords)
 		return false
 	}
-	ni := v.names[h.Name]
-	if ni == nil {
+	k, ok := v.names[h.Name]
+	if !ok {
 		name := v.store.string(h.Name)
-		ni = &nameInfo{name: name, cname: -1, other: -1}
-		v.names[name] = ni
+		k = v.infos.add(nameInfo{name: name, first: -1, last: -1, sets: -1, cname: -1, other: -1})
+		v.names[name] = k
 	}
+	ni := v.infos.at(k)
 	h.Name = ni.name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
-	if v.duplicate(ni, rr) {
+	if v.duplicate(k, ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
 	ni.count++
@@ -923,9 +933,16 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
 	v.pos = append(v.pos, p)
-	ni.idx = append(ni.idx, i)
-	if ni.keys != nil {
-		ni.keys[rdataKey(rr)] = struct{}{}
+	v.next = append(v.next, -1)
+	if ni.last >= 0 {
+		v.next[ni.last] = int32(i)
+	} else {
+		ni.first = int32(i)
+	}
+	ni.last = int32(i)
+	ni.n++
+	if ni.keyed {
+		v.keys[k][rdataKey(rr)] = struct{}{}
 	}
 
 	switch h.Rrtype {
@@ -987,8 +1004,10 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 	if h.Rrtype == mdns.TypeRRSIG {
 		return
 	}
-	for i := range ni.sets {
-		s := &ni.sets[i]
+	last := int32(-1)
+	for i := ni.sets; i >= 0; i = v.sets.at(i).next {
+		s := v.sets.at(i)
+		last = i
 		if s.rtype != h.Rrtype {
 			continue
 		}
@@ -999,20 +1018,27 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		s.min = min(s.min, h.Ttl)
 		return
 	}
-	ni.sets = append(ni.sets, rrsetTTL{rtype: h.Rrtype, first: p, ttl: h.Ttl, min: h.Ttl})
+	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, first: p, ttl: h.Ttl, min: h.Ttl, next: -1})
+	if last >= 0 {
+		v.sets.at(last).next = i
+	} else {
+		ni.sets = i
+	}
 }
 
 // lowerTTLs gives the records of every RRset with more than one TTL the
 // lowest, and warns of it at the set's first record with another TTL than
 // the first one.
 func (v *validator) lowerTTLs() {
-	for _, ni := range v.names {
-		for _, s := range ni.sets {
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
+		for si := ni.sets; si >= 0; si = v.sets.at(si).next {
+			s := v.sets.at(si)
 			if s.diff == 0 {
 				continue
 			}
 			d := &v.ttlDiffs[s.diff-1]
-			for _, i := range ni.idx {
+			for i := ni.first; i >= 0; i = v.next[i] {
 				if h := v.rrs[i].Header(); h.Rrtype == s.rtype {
 					h.Ttl = s.min
 				}
@@ -1066,22 +1092,26 @@ func noData(rr mdns.RR) bool {
 }
 
 // duplicate reports whether rr is already at its name.
-func (v *validator) duplicate(ni *nameInfo, rr mdns.RR) bool {
-	if ni.keys == nil && len(ni.idx) < dedupMapAt {
-		for _, j := range ni.idx {
+func (v *validator) duplicate(k int32, ni *nameInfo, rr mdns.RR) bool {
+	if !ni.keyed && ni.n < dedupMapAt {
+		for j := ni.first; j >= 0; j = v.next[j] {
 			if mdns.IsDuplicate(v.rrs[j], rr) {
 				return true
 			}
 		}
 		return false
 	}
-	if ni.keys == nil {
-		ni.keys = make(map[string]struct{}, 2*len(ni.idx))
-		for _, j := range ni.idx {
-			ni.keys[rdataKey(v.rrs[j])] = struct{}{}
+	if !ni.keyed {
+		keys := make(map[string]struct{}, 2*ni.n)
+		for j := ni.first; j >= 0; j = v.next[j] {
+			keys[rdataKey(v.rrs[j])] = struct{}{}
 		}
+		if v.keys == nil {
+			v.keys = map[int32]map[string]struct{}{}
+		}
+		v.keys[k], ni.keyed = keys, true
 	}
-	_, ok := ni.keys[rdataKey(rr)]
+	_, ok := v.keys[k][rdataKey(rr)]
 	return ok
 }
 
@@ -1103,7 +1133,7 @@ func (v *validator) finish(complete bool) {
 				first = v.pos[0]
 			}
 			v.errorf(first, "no SOA record at the zone apex %s", v.origin)
-		case v.names[v.origin] == nil || !v.hasType(v.names[v.origin], mdns.TypeNS):
+		case !v.hasType(v.origin, mdns.TypeNS):
 			v.errorf(v.pos[v.soa], "no NS records at the zone apex %s", v.origin)
 		}
 	}
@@ -1140,8 +1170,13 @@ func (v *validator) finish(complete bool) {
 	}
 }
 
-func (v *validator) hasType(ni *nameInfo, t uint16) bool {
-	for _, j := range ni.idx {
+// hasType reports whether name has a record of type t.
+func (v *validator) hasType(name string, t uint16) bool {
+	k, ok := v.names[name]
+	if !ok {
+		return false
+	}
+	for j := v.infos.at(k).first; j >= 0; j = v.next[j] {
 		if v.rrs[j].Header().Rrtype == t {
 			return true
 		}
@@ -1178,7 +1213,9 @@ func nameWireLen(name string) int {
 // name can be.) Only names whose records together could be too large are
 // packed, so a normal zone costs nothing here.
 func (v *validator) checkRRsetSizes() {
-	for name, ni := range v.names {
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
+		name := ni.name
 		qlen := nameWireLen(name)
 		if strings.HasPrefix(name, "*.") {
 			qlen = 255
@@ -1188,12 +1225,12 @@ func (v *validator) checkRRsetSizes() {
 		}
 		sets := map[uint16][]int{}
 		var types []uint16
-		for _, i := range ni.idx {
+		for i := ni.first; i >= 0; i = v.next[i] {
 			t := v.rrs[i].Header().Rrtype
 			if _, ok := sets[t]; !ok {
 				types = append(types, t)
 			}
-			sets[t] = append(sets[t], i)
+			sets[t] = append(sets[t], int(i))
 		}
 		for _, t := range types {
 			m := new(mdns.Msg)
@@ -1209,4 +1246,32 @@ func (v *validator) checkRRsetSizes() {
 			}
 		}
 	}
+}
+
+// chunked is a growing list of values in fixed-size chunks: it is never
+// copied to grow, so a large zone's bookkeeping costs its size once, not the
+// sum of every size it grew through, and pointers to its values stay valid.
+type chunked[T any] struct {
+	c [][]T
+	n int32
+}
+
+const chunkShift = 12 // 4096 values a chunk
+
+func (c *chunked[T]) add(x T) int32 {
+	if len(c.c) == 0 || len(c.c[len(c.c)-1]) == 1<<chunkShift {
+		var next []T // the first chunk grows as needed, for small zones
+		if len(c.c) > 0 {
+			next = make([]T, 0, 1<<chunkShift)
+		}
+		c.c = append(c.c, next)
+	}
+	last := &c.c[len(c.c)-1]
+	*last = append(*last, x)
+	c.n++
+	return c.n - 1
+}
+
+func (c *chunked[T]) at(i int32) *T {
+	return &c.c[i>>chunkShift][i&(1<<chunkShift-1)]
 }

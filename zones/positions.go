@@ -45,21 +45,20 @@ func (v *validator) grouped() ([]mdns.RR, []pos) {
 	perm := make([]int32, 0, len(v.rrs))
 	identity := true
 	var types []uint16
-	for i, rr := range v.rrs {
-		ni := v.names[rr.Header().Name]
-		if ni.idx[0] != i {
-			continue // not the name's first record: placed with it
-		}
+	// infos are in order of their first records (a name is added with its
+	// first record, which is kept unless the name may hold none).
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
 		types = types[:0]
-		for _, j := range ni.idx {
+		for j := ni.first; j >= 0; j = v.next[j] {
 			if t := v.rrs[j].Header().Rrtype; !slices.Contains(types, t) {
 				types = append(types, t)
 			}
 		}
 		for _, t := range types {
-			for _, j := range ni.idx {
+			for j := ni.first; j >= 0; j = v.next[j] {
 				if v.rrs[j].Header().Rrtype == t {
-					identity = identity && j == len(perm)
+					identity = identity && int(j) == len(perm)
 					perm = append(perm, int32(j))
 				}
 			}
