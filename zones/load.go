@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -809,6 +810,7 @@ type validator struct {
 	next       []int32                       // for each of rrs, the next record at its name; -1: none
 	sets       chunked[rrsetTTL]             // chained per name, see nameInfo.sets
 	keys       map[int32]map[string]struct{} // type+rdata at a name (by infos index), once there are many
+	files      []string                      // the zone's file and its includes, for rrsetTTL.file
 	cuts       map[string]int                // delegation point -> index of its first NS
 	soa        int                           // index of the SOA, -1 while none
 	errs       []*Error
@@ -841,7 +843,8 @@ type nameInfo struct {
 // kept for every RRset while the zone loads, so it is small, and what only
 // a set with more than one TTL needs is in validator.ttlDiffs.
 type rrsetTTL struct {
-	first pos    // the first record
+	line  int32  // the first record's line
+	file  int32  // and file, in validator.files
 	ttl   uint32 // and its TTL
 	min   uint32 // the lowest TTL of the set
 	diff  int32  // 1 + the index of the set's ttlDiff; 0: one TTL so far
@@ -1018,7 +1021,15 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		s.min = min(s.min, h.Ttl)
 		return
 	}
-	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, first: p, ttl: h.Ttl, min: h.Ttl, next: -1})
+	f := len(v.files) - 1 // (a few files, the last one almost always)
+	if f < 0 || v.files[f] != p.file {
+		f = slices.Index(v.files, p.file)
+	}
+	if f < 0 {
+		f = len(v.files)
+		v.files = append(v.files, p.file)
+	}
+	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(p.line), file: int32(f), ttl: h.Ttl, min: h.Ttl, next: -1})
 	if last >= 0 {
 		v.sets.at(last).next = i
 	} else {
@@ -1043,9 +1054,9 @@ func (v *validator) lowerTTLs() {
 					h.Ttl = s.min
 				}
 			}
-			where := "line " + strconv.Itoa(s.first.line)
-			if s.first.file != d.other.file {
-				where = s.first.file + ":" + strconv.Itoa(s.first.line)
+			where := "line " + strconv.Itoa(int(s.line))
+			if file := v.files[s.file]; file != d.other.file {
+				where = file + ":" + strconv.Itoa(int(s.line))
 			}
 			v.warnings = append(v.warnings, Warning{File: d.other.file, Line: d.other.line, Message: fmt.Sprintf(
 				"%s %s: TTL %d differs from TTL %d at %s; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL %d, the lowest",
