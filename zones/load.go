@@ -253,7 +253,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		if l.maxRecords > 0 {
 			n = min(n, l.maxRecords)
 		}
-		v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]pos, 0, n), make([]int32, 0, n)
+		v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]recPos, 0, n), make([]int32, 0, n)
 	}
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
@@ -368,7 +368,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
 	v.names, v.infos, v.sets, v.next, v.keys, v.cuts = nil, chunked[nameInfo]{}, chunked[rrsetTTL]{}, nil, nil, nil // garbage from here on: not held while positions pack
-	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
+	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps, v.files), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }
@@ -798,13 +798,38 @@ func (r *lineReader) Close() error {
 	return r.file.Close()
 }
 
+// recPos is a pos of the validator's: 8 bytes a record, and nothing the
+// collector scans.
+type recPos struct {
+	line uint32
+	file uint32 // in validator.files
+}
+
+// posOf returns the position of record i.
+func (v *validator) posOf(i int) pos {
+	return pos{file: v.files[v.pos[i].file], line: int(v.pos[i].line)}
+}
+
+// fileIndex returns file's index in v.files, adding it if new.
+func (v *validator) fileIndex(file string) uint32 {
+	f := len(v.files) - 1 // (a few files, the last one almost always)
+	if f < 0 || v.files[f] != file {
+		f = slices.Index(v.files, file)
+	}
+	if f < 0 {
+		f = len(v.files)
+		v.files = append(v.files, file)
+	}
+	return uint32(f)
+}
+
 // validator collects a zone's records and checks them.
 type validator struct {
 	file       string
 	origin     string
 	maxPerName int
 	rrs        []mdns.RR
-	pos        []pos
+	pos        []recPos                      // of rrs
 	names      map[string]int32              // owner -> its index in infos
 	infos      chunked[nameInfo]             // in order of first appearance
 	next       []int32                       // for each of rrs, the next record at its name; -1: none
@@ -935,7 +960,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	rr = v.store.record(rr, ni.name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
-	v.pos = append(v.pos, p)
+	v.pos = append(v.pos, recPos{line: uint32(p.line), file: v.fileIndex(p.file)})
 	v.next = append(v.next, -1)
 	if ni.last >= 0 {
 		v.next[ni.last] = int32(i)
@@ -954,7 +979,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		case h.Name != v.origin:
 			v.errorf(p, "SOA record at %s, not at the zone apex %s", h.Name, v.origin)
 		case v.soa >= 0:
-			v.errorf(p, "second SOA record at %s (the first is at line %d)", h.Name, v.pos[v.soa].line)
+			v.errorf(p, "second SOA record at %s (the first is at line %d)", h.Name, int(v.pos[v.soa].line))
 		default:
 			v.soa = i
 		}
@@ -971,7 +996,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	switch h.Rrtype {
 	case mdns.TypeCNAME:
 		if ni.cname >= 0 {
-			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
+			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, int(v.pos[ni.cname].line))
 			return true
 		}
 		ni.cname = int32(i)
@@ -988,9 +1013,9 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		if later < first {
 			first, later = later, first
 		}
-		v.errorf(v.pos[later], "CNAME and other data at %s (%s at line %d, %s at line %d)", h.Name,
-			mdns.Type(v.rrs[first].Header().Rrtype), v.pos[first].line,
-			mdns.Type(v.rrs[later].Header().Rrtype), v.pos[later].line)
+		v.errorf(v.posOf(int(later)), "CNAME and other data at %s (%s at line %d, %s at line %d)", h.Name,
+			mdns.Type(v.rrs[first].Header().Rrtype), int(v.pos[first].line),
+			mdns.Type(v.rrs[later].Header().Rrtype), int(v.pos[later].line))
 	}
 	return true
 }
@@ -1021,15 +1046,7 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		s.min = min(s.min, h.Ttl)
 		return
 	}
-	f := len(v.files) - 1 // (a few files, the last one almost always)
-	if f < 0 || v.files[f] != p.file {
-		f = slices.Index(v.files, p.file)
-	}
-	if f < 0 {
-		f = len(v.files)
-		v.files = append(v.files, p.file)
-	}
-	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(p.line), file: int32(f), ttl: h.Ttl, min: h.Ttl, next: -1})
+	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(p.line), file: int32(v.fileIndex(p.file)), ttl: h.Ttl, min: h.Ttl, next: -1})
 	if last >= 0 {
 		v.sets.at(last).next = i
 	} else {
@@ -1141,11 +1158,11 @@ func (v *validator) finish(complete bool) {
 		case v.soa < 0:
 			first := pos{file: v.file, line: 1} // where the data starts
 			if len(v.pos) > 0 {
-				first = v.pos[0]
+				first = v.posOf(0)
 			}
 			v.errorf(first, "no SOA record at the zone apex %s", v.origin)
 		case !v.hasType(v.origin, mdns.TypeNS):
-			v.errorf(v.pos[v.soa], "no NS records at the zone apex %s", v.origin)
+			v.errorf(v.posOf(v.soa), "no NS records at the zone apex %s", v.origin)
 		}
 	}
 	if len(v.cuts) == 0 {
@@ -1161,7 +1178,7 @@ func (v *validator) finish(complete bool) {
 			switch t {
 			case mdns.TypeNS, mdns.TypeDS, mdns.TypeA, mdns.TypeAAAA, mdns.TypeRRSIG, mdns.TypeNSEC:
 			default:
-				v.errorf(v.pos[i], "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
+				v.errorf(v.posOf(i), "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
 			}
 		}
 		// The proper ancestors of the owner, below the apex.
@@ -1172,8 +1189,8 @@ func (v *validator) finish(complete bool) {
 			}
 			if cut, ok := v.cuts[anc]; ok {
 				if t != mdns.TypeA && t != mdns.TypeAAAA {
-					v.errorf(v.pos[i], "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
-						mdns.Type(t), h.Name, anc, v.pos[cut].line)
+					v.errorf(v.posOf(i), "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
+						mdns.Type(t), h.Name, anc, int(v.pos[cut].line))
 				}
 				break
 			}
@@ -1252,7 +1269,7 @@ func (v *validator) checkRRsetSizes() {
 			}
 			if n := m.Len() + qlen - nameWireLen(name); n > maxMessage {
 				first := sets[t][0]
-				v.errorf(v.pos[first], "the %d %s records at %s need %d octets in a response; a DNS message holds at most %d",
+				v.errorf(v.posOf(first), "the %d %s records at %s need %d octets in a response; a DNS message holds at most %d",
 					len(sets[t]), mdns.Type(t), name, n, maxMessage)
 			}
 		}

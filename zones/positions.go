@@ -20,12 +20,12 @@ type fileRun struct {
 	file string
 }
 
-func packPositions(ps []pos) positions {
+func packPositions(ps []recPos, files []string) positions {
 	p := positions{lines: make([]uint32, len(ps))}
 	for i, q := range ps {
-		p.lines[i] = uint32(q.line)
-		if len(p.runs) == 0 || p.runs[len(p.runs)-1].file != q.file {
-			p.runs = append(p.runs, fileRun{from: i, file: q.file})
+		p.lines[i] = q.line
+		if len(p.runs) == 0 || p.runs[len(p.runs)-1].file != files[q.file] {
+			p.runs = append(p.runs, fileRun{from: i, file: files[q.file]})
 		}
 	}
 	return p
@@ -41,7 +41,7 @@ func (p positions) at(i int) pos {
 // Zone.Records describes: by owner in order of first appearance, by type
 // in order of first appearance at the owner, in file order within each.
 // When the file had them so already (the usual case), they are v's own.
-func (v *validator) grouped() ([]mdns.RR, []pos) {
+func (v *validator) grouped() ([]mdns.RR, []recPos) {
 	perm := make([]int32, 0, len(v.rrs))
 	identity := true
 	var types []uint16
@@ -71,7 +71,7 @@ func (v *validator) grouped() ([]mdns.RR, []pos) {
 		}
 		return v.rrs, v.pos
 	}
-	rrs, ps := make([]mdns.RR, len(perm)), make([]pos, len(perm))
+	rrs, ps := make([]mdns.RR, len(perm)), make([]recPos, len(perm))
 	for k, j := range perm {
 		rrs[k], ps[k] = v.rrs[j], v.pos[j]
 	}
