@@ -849,14 +849,14 @@ type validator struct {
 }
 
 // nameInfo is what the validator knows of one owner name. One is kept for
-// every name while the zone loads, in one slice and without pointers but
-// the name's: a large zone's names cost the collector next to nothing.
+// every name while the zone loads, in chunks without pointers: a large
+// zone's names cost the collector nothing. (The name itself is its first
+// record's, shared by all of them.)
 type nameInfo struct {
-	name        string // the owner, shared by its records
-	first, last int32  // records at this name, chained by validator.next; -1: none
-	n           int32  // how many
-	sets        int32  // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
-	bytes       int    // wire length of the records, uncompressed
+	first, last int32 // records at this name, chained by validator.next; -1: none
+	n           int32 // how many
+	sets        int32 // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
+	bytes       int   // wire length of the records, uncompressed
 	count       int32
 	cname       int32 // first CNAME, -1 if none
 	other       int32 // first record that may not sit beside a CNAME, -1 if none
@@ -890,7 +890,9 @@ func newValidator(file, origin string, maxPerName int) *validator {
 	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]int32{}, cuts: map[string]int{}, soa: -1}
 	v.store.known = func(name string) string {
 		if k, ok := v.names[name]; ok {
-			return v.infos.at(k).name
+			if ni := v.infos.at(k); ni.first >= 0 {
+				return v.rrs[ni.first].Header().Name
+			}
 		}
 		return ""
 	}
@@ -938,13 +940,17 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return false
 	}
 	k, ok := v.names[h.Name]
+	name := h.Name
 	if !ok {
-		name := v.store.string(h.Name)
-		k = v.infos.add(nameInfo{name: name, first: -1, last: -1, sets: -1, cname: -1, other: -1})
+		name = v.store.string(h.Name)
+		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1})
 		v.names[name] = k
 	}
 	ni := v.infos.at(k)
-	h.Name = ni.name // one string per owner name, however many records
+	if ni.first >= 0 {
+		name = v.rrs[ni.first].Header().Name
+	}
+	h.Name = name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
 	if v.duplicate(k, ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
@@ -957,7 +963,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		return true
 	}
 	ni.bytes += wire
-	rr = v.store.record(rr, ni.name) // (h stays the parser's: the same values)
+	rr = v.store.record(rr, name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
 	v.pos = append(v.pos, recPos{line: uint32(p.line), file: v.fileIndex(p.file)})
@@ -1243,7 +1249,10 @@ func nameWireLen(name string) int {
 func (v *validator) checkRRsetSizes() {
 	for k := range v.infos.n {
 		ni := v.infos.at(k)
-		name := ni.name
+		if ni.first < 0 {
+			continue
+		}
+		name := v.rrs[ni.first].Header().Name
 		qlen := nameWireLen(name)
 		if strings.HasPrefix(name, "*.") {
 			qlen = 255
