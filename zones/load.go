@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -367,7 +369,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
-	v.names, v.infos, v.sets, v.next, v.keys, v.cuts = nil, chunked[nameInfo]{}, chunked[rrsetTTL]{}, nil, nil, nil // garbage from here on: not held while positions pack
+	v.names, v.infos, v.sets, v.next, v.keys, v.cuts = nameTable{}, chunked[nameInfo]{}, chunked[rrsetTTL]{}, nil, nil, nil // garbage from here on: not held while positions pack
 	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps, v.files), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
@@ -830,7 +832,10 @@ type validator struct {
 	maxPerName int
 	rrs        []mdns.RR
 	pos        []recPos                      // of rrs
-	names      map[string]int32              // owner -> its index in infos
+	names      nameTable                     // owner -> its index in infos
+	newName    int32                         // the name add is adding, -1: none
+	newOwner   string                        // and its owner
+	empty      map[int32]string              // owners of names without records (with maxPerName 0)
 	infos      chunked[nameInfo]             // in order of first appearance
 	next       []int32                       // for each of rrs, the next record at its name; -1: none
 	sets       chunked[rrsetTTL]             // chained per name, see nameInfo.sets
@@ -853,10 +858,11 @@ type validator struct {
 // zone's names cost the collector nothing. (The name itself is its first
 // record's, shared by all of them.)
 type nameInfo struct {
-	first, last int32 // records at this name, chained by validator.next; -1: none
-	n           int32 // how many
-	sets        int32 // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
-	bytes       int   // wire length of the records, uncompressed
+	first, last int32  // records at this name, chained by validator.next; -1: none
+	n           int32  // how many
+	sets        int32  // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
+	bytes       uint32 // wire length of the records, uncompressed (at most MaxUint32)
+	hash        uint32 // of the name, see nameTable
 	count       int32
 	cname       int32 // first CNAME, -1 if none
 	other       int32 // first record that may not sit beside a CNAME, -1 if none
@@ -887,12 +893,10 @@ type ttlDiff struct {
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
 
 func newValidator(file, origin string, maxPerName int) *validator {
-	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]int32{}, cuts: map[string]int{}, soa: -1}
+	v := &validator{file: file, origin: origin, maxPerName: maxPerName, newName: -1, cuts: map[string]int{}, soa: -1}
 	v.store.known = func(name string) string {
-		if k, ok := v.names[name]; ok {
-			if ni := v.infos.at(k); ni.first >= 0 {
-				return v.rrs[ni.first].Header().Name
-			}
+		if k, ok := v.lookup(name); ok {
+			return v.owner(k)
 		}
 		return ""
 	}
@@ -939,12 +943,23 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		v.errorf(p, "%w: a zone may hold %d", errTooMany, v.maxRecords)
 		return false
 	}
-	k, ok := v.names[h.Name]
+	k, ok := v.lookup(h.Name)
 	name := h.Name
 	if !ok {
 		name = v.store.string(h.Name)
-		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1})
-		v.names[name] = k
+		hash := v.names.hash(name)
+		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1, hash: hash})
+		v.names.insert(v, k, hash)
+		v.newName, v.newOwner = k, name
+		defer func() {
+			if v.infos.at(k).first < 0 {
+				if v.empty == nil {
+					v.empty = map[int32]string{}
+				}
+				v.empty[k] = name
+			}
+			v.newName, v.newOwner = -1, ""
+		}()
 	}
 	ni := v.infos.at(k)
 	if ni.first >= 0 {
@@ -962,7 +977,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		}
 		return true
 	}
-	ni.bytes += wire
+	ni.bytes = uint32(min(int64(ni.bytes)+int64(wire), math.MaxUint32))
 	rr = v.store.record(rr, name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
@@ -1206,7 +1221,7 @@ func (v *validator) finish(complete bool) {
 
 // hasType reports whether name has a record of type t.
 func (v *validator) hasType(name string, t uint16) bool {
-	k, ok := v.names[name]
+	k, ok := v.lookup(name)
 	if !ok {
 		return false
 	}
@@ -1257,7 +1272,7 @@ func (v *validator) checkRRsetSizes() {
 		if strings.HasPrefix(name, "*.") {
 			qlen = 255
 		}
-		if 12+qlen+4+ni.bytes <= maxMessage {
+		if 12+int64(qlen)+4+int64(ni.bytes) <= maxMessage {
 			continue
 		}
 		sets := map[uint16][]int{}
@@ -1311,4 +1326,70 @@ func (c *chunked[T]) add(x T) int32 {
 
 func (c *chunked[T]) at(i int32) *T {
 	return &c.c[i>>chunkShift][i&(1<<chunkShift-1)]
+}
+
+// nameTable finds a name's index in validator.infos: an open-addressing
+// table of indices, without pointers (a map[string]int32 of a large
+// zone's names is as large again and scanned by the collector).
+type nameTable struct {
+	slots []int32 // 1 + index in infos; 0: empty
+	n     int
+	seed  maphash.Seed
+}
+
+func (t *nameTable) hash(name string) uint32 {
+	if len(t.slots) == 0 {
+		t.seed = maphash.MakeSeed()
+		t.slots = make([]int32, 64)
+	}
+	return uint32(maphash.String(t.seed, name))
+}
+
+// insert adds infos[k], whose name hashes to h.
+func (t *nameTable) insert(v *validator, k int32, h uint32) {
+	if 2*(t.n+1) > len(t.slots) { // at most half full
+		t.slots = make([]int32, 2*len(t.slots))
+		for j := range k {
+			t.place(j, v.infos.at(j).hash)
+		}
+	}
+	t.place(k, h)
+	t.n++
+}
+
+func (t *nameTable) place(k int32, h uint32) {
+	mask := uint32(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = k + 1
+}
+
+// owner returns the owner name of infos[k].
+func (v *validator) owner(k int32) string {
+	if ni := v.infos.at(k); ni.first >= 0 {
+		return v.rrs[ni.first].Header().Name
+	}
+	if k == v.newName {
+		return v.newOwner
+	}
+	return v.empty[k]
+}
+
+// lookup returns name's index in infos.
+func (v *validator) lookup(name string) (int32, bool) {
+	t := &v.names
+	if t.n == 0 {
+		return 0, false
+	}
+	h := uint32(maphash.String(t.seed, name))
+	mask := uint32(len(t.slots) - 1)
+	for i := h & mask; t.slots[i] != 0; i = (i + 1) & mask {
+		k := t.slots[i] - 1
+		if v.infos.at(k).hash == h && v.owner(k) == name {
+			return k, true
+		}
+	}
+	return 0, false
 }
