@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -248,5 +249,39 @@ alias IN CNAME www
 	}
 	if r := s.Lookup("alias.r.test.", mdns.TypeA); len(r.Answer) != 2 {
 		t.Errorf("alias A: %v", r.Answer)
+	}
+}
+
+// TestRecordsGroupedManyNames has more names than the validator's name
+// table starts with, each name's records apart in the file: names are
+// found again after the table grows, duplicates at them are dropped, and
+// each name's records come out together.
+func TestRecordsGroupedManyNames(t *testing.T) {
+	const names = 3000
+	var b strings.Builder
+	b.WriteString("$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 IN A 192.0.2.53\n")
+	for i := range names {
+		fmt.Fprintf(&b, "n%d IN A 192.0.2.1\n", i)
+	}
+	for i := range names {
+		fmt.Fprintf(&b, "N%d IN TXT \"t%d\"\nn%d IN A 192.0.2.1\n", i, i, i)
+	}
+	z, err := ParseZone(strings.NewReader(b.String()), "g.test.", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Len() != 3+2*names {
+		t.Fatalf("%d records, want %d (duplicates dropped)", z.Len(), 3+2*names)
+	}
+	rrs := z.Records()
+	for i := range names {
+		a, txt := rrs[3+2*i], rrs[3+2*i+1]
+		name := fmt.Sprintf("n%d.g.test.", i)
+		_, la := z.Position(3 + 2*i)
+		_, lt := z.Position(3 + 2*i + 1)
+		if a.Header().Name != name || a.Header().Rrtype != mdns.TypeA || la != 5+i ||
+			txt.Header().Name != name || txt.Header().Rrtype != mdns.TypeTXT || lt != 5+names+2*i {
+			t.Fatalf("name %d: %v at %d, %v at %d", i, a, la, txt, lt)
+		}
 	}
 }

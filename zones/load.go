@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,7 +255,7 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 		if l.maxRecords > 0 {
 			n = min(n, l.maxRecords)
 		}
-		v.rrs, v.pos = make([]mdns.RR, 0, n), make([]pos, 0, n)
+		v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]recPos, 0, n), make([]int32, 0, n)
 	}
 	if l.total > 0 {
 		v.left = max(l.total-l.used, 0)
@@ -366,8 +369,8 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	}
 	v.lowerTTLs()
 	rrs, ps := v.grouped()
-	v.names, v.cuts = nil, nil // garbage from here on: not held while positions pack
-	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps), warnings: v.warnings}
+	v.names, v.infos, v.sets, v.next, v.keys, v.cuts = nameTable{}, chunked[nameInfo]{}, chunked[rrsetTTL]{}, nil, nil, nil // garbage from here on: not held while positions pack
+	z := &Zone{Origin: origin, File: file, rrs: rrs, pos: packPositions(ps, v.files), warnings: v.warnings}
 	z.Serial = v.rrs[v.soa].(*mdns.SOA).Serial
 	return z, nil
 }
@@ -797,16 +800,49 @@ func (r *lineReader) Close() error {
 	return r.file.Close()
 }
 
+// recPos is a pos of the validator's: 8 bytes a record, and nothing the
+// collector scans.
+type recPos struct {
+	line uint32
+	file uint32 // in validator.files
+}
+
+// posOf returns the position of record i.
+func (v *validator) posOf(i int) pos {
+	return pos{file: v.files[v.pos[i].file], line: int(v.pos[i].line)}
+}
+
+// fileIndex returns file's index in v.files, adding it if new.
+func (v *validator) fileIndex(file string) uint32 {
+	f := len(v.files) - 1 // (a few files, the last one almost always)
+	if f < 0 || v.files[f] != file {
+		f = slices.Index(v.files, file)
+	}
+	if f < 0 {
+		f = len(v.files)
+		v.files = append(v.files, file)
+	}
+	return uint32(f)
+}
+
 // validator collects a zone's records and checks them.
 type validator struct {
 	file       string
 	origin     string
 	maxPerName int
 	rrs        []mdns.RR
-	pos        []pos
-	names      map[string]*nameInfo
-	cuts       map[string]int // delegation point -> index of its first NS
-	soa        int            // index of the SOA, -1 while none
+	pos        []recPos                      // of rrs
+	names      nameTable                     // owner -> its index in infos
+	newName    int32                         // the name add is adding, -1: none
+	newOwner   string                        // and its owner
+	empty      map[int32]string              // owners of names without records (with maxPerName 0)
+	infos      chunked[nameInfo]             // in order of first appearance
+	next       []int32                       // for each of rrs, the next record at its name; -1: none
+	sets       chunked[rrsetTTL]             // chained per name, see nameInfo.sets
+	keys       map[int32]map[string]struct{} // type+rdata at a name (by infos index), once there are many
+	files      []string                      // the zone's file and its includes, for rrsetTTL.file
+	cuts       map[string]int                // delegation point -> index of its first NS
+	soa        int                           // index of the SOA, -1 while none
 	errs       []*Error
 	warnings   []Warning
 	ttlDiffs   []ttlDiff // see rrsetTTL.diff
@@ -817,26 +853,33 @@ type validator struct {
 	full       bool      // a limit was passed: the zone is refused
 }
 
+// nameInfo is what the validator knows of one owner name. One is kept for
+// every name while the zone loads, in chunks without pointers: a large
+// zone's names cost the collector nothing. (The name itself is its first
+// record's, shared by all of them.)
 type nameInfo struct {
-	name    string              // the owner, shared by its records
-	idx     []int               // records at this name
-	keys    map[string]struct{} // type+rdata of idx, once there are many
-	sets    []rrsetTTL          // one for each type at the name
-	bytes   int                 // wire length of idx, uncompressed
-	count   int32
-	cname   int32 // first CNAME, -1 if none
-	other   int32 // first record that may not sit beside a CNAME, -1 if none
-	clashed bool
+	first, last int32  // records at this name, chained by validator.next; -1: none
+	n           int32  // how many
+	sets        int32  // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
+	bytes       uint32 // wire length of the records, uncompressed (at most MaxUint32)
+	hash        uint32 // of the name, see nameTable
+	count       int32
+	cname       int32 // first CNAME, -1 if none
+	other       int32 // first record that may not sit beside a CNAME, -1 if none
+	clashed     bool
+	keyed       bool // validator.keys holds the name's records
 }
 
 // rrsetTTL is what the validator knows of the TTLs of one RRset; one is
 // kept for every RRset while the zone loads, so it is small, and what only
 // a set with more than one TTL needs is in validator.ttlDiffs.
 type rrsetTTL struct {
-	first pos    // the first record
+	line  int32  // the first record's line
+	file  int32  // and file, in validator.files
 	ttl   uint32 // and its TTL
 	min   uint32 // the lowest TTL of the set
 	diff  int32  // 1 + the index of the set's ttlDiff; 0: one TTL so far
+	next  int32  // the name's next RRset in validator.sets; -1: none
 	rtype uint16
 }
 
@@ -850,10 +893,10 @@ type ttlDiff struct {
 const dedupMapAt = 32 // records at a name before duplicates are found with a map
 
 func newValidator(file, origin string, maxPerName int) *validator {
-	v := &validator{file: file, origin: origin, maxPerName: maxPerName, names: map[string]*nameInfo{}, cuts: map[string]int{}, soa: -1}
+	v := &validator{file: file, origin: origin, maxPerName: maxPerName, newName: -1, cuts: map[string]int{}, soa: -1}
 	v.store.known = func(name string) string {
-		if ni := v.names[name]; ni != nil {
-			return ni.name
+		if k, ok := v.lookup(name); ok {
+			return v.owner(k)
 		}
 		return ""
 	}
@@ -900,15 +943,31 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		v.errorf(p, "%w: a zone may hold %d", errTooMany, v.maxRecords)
 		return false
 	}
-	ni := v.names[h.Name]
-	if ni == nil {
-		name := v.store.string(h.Name)
-		ni = &nameInfo{name: name, cname: -1, other: -1}
-		v.names[name] = ni
+	k, ok := v.lookup(h.Name)
+	name := h.Name
+	if !ok {
+		name = v.store.string(h.Name)
+		hash := v.names.hash(name)
+		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1, hash: hash})
+		v.names.insert(v, k, hash)
+		v.newName, v.newOwner = k, name
+		defer func() {
+			if v.infos.at(k).first < 0 {
+				if v.empty == nil {
+					v.empty = map[int32]string{}
+				}
+				v.empty[k] = name
+			}
+			v.newName, v.newOwner = -1, ""
+		}()
 	}
-	h.Name = ni.name // one string per owner name, however many records
+	ni := v.infos.at(k)
+	if ni.first >= 0 {
+		name = v.rrs[ni.first].Header().Name
+	}
+	h.Name = name // one string per owner name, however many records
 	v.checkTTL(ni, rr, p)
-	if v.duplicate(ni, rr) {
+	if v.duplicate(k, ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
 	}
 	ni.count++
@@ -918,14 +977,21 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		}
 		return true
 	}
-	ni.bytes += wire
-	rr = v.store.record(rr, ni.name) // (h stays the parser's: the same values)
+	ni.bytes = uint32(min(int64(ni.bytes)+int64(wire), math.MaxUint32))
+	rr = v.store.record(rr, name) // (h stays the parser's: the same values)
 	i := len(v.rrs)
 	v.rrs = append(v.rrs, rr)
-	v.pos = append(v.pos, p)
-	ni.idx = append(ni.idx, i)
-	if ni.keys != nil {
-		ni.keys[rdataKey(rr)] = struct{}{}
+	v.pos = append(v.pos, recPos{line: uint32(p.line), file: v.fileIndex(p.file)})
+	v.next = append(v.next, -1)
+	if ni.last >= 0 {
+		v.next[ni.last] = int32(i)
+	} else {
+		ni.first = int32(i)
+	}
+	ni.last = int32(i)
+	ni.n++
+	if ni.keyed {
+		v.keys[k][rdataKey(rr)] = struct{}{}
 	}
 
 	switch h.Rrtype {
@@ -934,7 +1000,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		case h.Name != v.origin:
 			v.errorf(p, "SOA record at %s, not at the zone apex %s", h.Name, v.origin)
 		case v.soa >= 0:
-			v.errorf(p, "second SOA record at %s (the first is at line %d)", h.Name, v.pos[v.soa].line)
+			v.errorf(p, "second SOA record at %s (the first is at line %d)", h.Name, int(v.pos[v.soa].line))
 		default:
 			v.soa = i
 		}
@@ -951,7 +1017,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	switch h.Rrtype {
 	case mdns.TypeCNAME:
 		if ni.cname >= 0 {
-			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, v.pos[ni.cname].line)
+			v.errorf(p, "second CNAME record at %s (the first is at line %d)", h.Name, int(v.pos[ni.cname].line))
 			return true
 		}
 		ni.cname = int32(i)
@@ -968,9 +1034,9 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		if later < first {
 			first, later = later, first
 		}
-		v.errorf(v.pos[later], "CNAME and other data at %s (%s at line %d, %s at line %d)", h.Name,
-			mdns.Type(v.rrs[first].Header().Rrtype), v.pos[first].line,
-			mdns.Type(v.rrs[later].Header().Rrtype), v.pos[later].line)
+		v.errorf(v.posOf(int(later)), "CNAME and other data at %s (%s at line %d, %s at line %d)", h.Name,
+			mdns.Type(v.rrs[first].Header().Rrtype), int(v.pos[first].line),
+			mdns.Type(v.rrs[later].Header().Rrtype), int(v.pos[later].line))
 	}
 	return true
 }
@@ -987,8 +1053,10 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 	if h.Rrtype == mdns.TypeRRSIG {
 		return
 	}
-	for i := range ni.sets {
-		s := &ni.sets[i]
+	last := int32(-1)
+	for i := ni.sets; i >= 0; i = v.sets.at(i).next {
+		s := v.sets.at(i)
+		last = i
 		if s.rtype != h.Rrtype {
 			continue
 		}
@@ -999,27 +1067,34 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		s.min = min(s.min, h.Ttl)
 		return
 	}
-	ni.sets = append(ni.sets, rrsetTTL{rtype: h.Rrtype, first: p, ttl: h.Ttl, min: h.Ttl})
+	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(p.line), file: int32(v.fileIndex(p.file)), ttl: h.Ttl, min: h.Ttl, next: -1})
+	if last >= 0 {
+		v.sets.at(last).next = i
+	} else {
+		ni.sets = i
+	}
 }
 
 // lowerTTLs gives the records of every RRset with more than one TTL the
 // lowest, and warns of it at the set's first record with another TTL than
 // the first one.
 func (v *validator) lowerTTLs() {
-	for _, ni := range v.names {
-		for _, s := range ni.sets {
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
+		for si := ni.sets; si >= 0; si = v.sets.at(si).next {
+			s := v.sets.at(si)
 			if s.diff == 0 {
 				continue
 			}
 			d := &v.ttlDiffs[s.diff-1]
-			for _, i := range ni.idx {
+			for i := ni.first; i >= 0; i = v.next[i] {
 				if h := v.rrs[i].Header(); h.Rrtype == s.rtype {
 					h.Ttl = s.min
 				}
 			}
-			where := "line " + strconv.Itoa(s.first.line)
-			if s.first.file != d.other.file {
-				where = s.first.file + ":" + strconv.Itoa(s.first.line)
+			where := "line " + strconv.Itoa(int(s.line))
+			if file := v.files[s.file]; file != d.other.file {
+				where = file + ":" + strconv.Itoa(int(s.line))
 			}
 			v.warnings = append(v.warnings, Warning{File: d.other.file, Line: d.other.line, Message: fmt.Sprintf(
 				"%s %s: TTL %d differs from TTL %d at %s; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL %d, the lowest",
@@ -1066,22 +1141,26 @@ func noData(rr mdns.RR) bool {
 }
 
 // duplicate reports whether rr is already at its name.
-func (v *validator) duplicate(ni *nameInfo, rr mdns.RR) bool {
-	if ni.keys == nil && len(ni.idx) < dedupMapAt {
-		for _, j := range ni.idx {
+func (v *validator) duplicate(k int32, ni *nameInfo, rr mdns.RR) bool {
+	if !ni.keyed && ni.n < dedupMapAt {
+		for j := ni.first; j >= 0; j = v.next[j] {
 			if mdns.IsDuplicate(v.rrs[j], rr) {
 				return true
 			}
 		}
 		return false
 	}
-	if ni.keys == nil {
-		ni.keys = make(map[string]struct{}, 2*len(ni.idx))
-		for _, j := range ni.idx {
-			ni.keys[rdataKey(v.rrs[j])] = struct{}{}
+	if !ni.keyed {
+		keys := make(map[string]struct{}, 2*ni.n)
+		for j := ni.first; j >= 0; j = v.next[j] {
+			keys[rdataKey(v.rrs[j])] = struct{}{}
 		}
+		if v.keys == nil {
+			v.keys = map[int32]map[string]struct{}{}
+		}
+		v.keys[k], ni.keyed = keys, true
 	}
-	_, ok := ni.keys[rdataKey(rr)]
+	_, ok := v.keys[k][rdataKey(rr)]
 	return ok
 }
 
@@ -1100,11 +1179,11 @@ func (v *validator) finish(complete bool) {
 		case v.soa < 0:
 			first := pos{file: v.file, line: 1} // where the data starts
 			if len(v.pos) > 0 {
-				first = v.pos[0]
+				first = v.posOf(0)
 			}
 			v.errorf(first, "no SOA record at the zone apex %s", v.origin)
-		case v.names[v.origin] == nil || !v.hasType(v.names[v.origin], mdns.TypeNS):
-			v.errorf(v.pos[v.soa], "no NS records at the zone apex %s", v.origin)
+		case !v.hasType(v.origin, mdns.TypeNS):
+			v.errorf(v.posOf(v.soa), "no NS records at the zone apex %s", v.origin)
 		}
 	}
 	if len(v.cuts) == 0 {
@@ -1120,7 +1199,7 @@ func (v *validator) finish(complete bool) {
 			switch t {
 			case mdns.TypeNS, mdns.TypeDS, mdns.TypeA, mdns.TypeAAAA, mdns.TypeRRSIG, mdns.TypeNSEC:
 			default:
-				v.errorf(v.pos[i], "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
+				v.errorf(v.posOf(i), "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
 			}
 		}
 		// The proper ancestors of the owner, below the apex.
@@ -1131,8 +1210,8 @@ func (v *validator) finish(complete bool) {
 			}
 			if cut, ok := v.cuts[anc]; ok {
 				if t != mdns.TypeA && t != mdns.TypeAAAA {
-					v.errorf(v.pos[i], "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
-						mdns.Type(t), h.Name, anc, v.pos[cut].line)
+					v.errorf(v.posOf(i), "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
+						mdns.Type(t), h.Name, anc, int(v.pos[cut].line))
 				}
 				break
 			}
@@ -1140,8 +1219,13 @@ func (v *validator) finish(complete bool) {
 	}
 }
 
-func (v *validator) hasType(ni *nameInfo, t uint16) bool {
-	for _, j := range ni.idx {
+// hasType reports whether name has a record of type t.
+func (v *validator) hasType(name string, t uint16) bool {
+	k, ok := v.lookup(name)
+	if !ok {
+		return false
+	}
+	for j := v.infos.at(k).first; j >= 0; j = v.next[j] {
 		if v.rrs[j].Header().Rrtype == t {
 			return true
 		}
@@ -1178,22 +1262,27 @@ func nameWireLen(name string) int {
 // name can be.) Only names whose records together could be too large are
 // packed, so a normal zone costs nothing here.
 func (v *validator) checkRRsetSizes() {
-	for name, ni := range v.names {
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
+		if ni.first < 0 {
+			continue
+		}
+		name := v.rrs[ni.first].Header().Name
 		qlen := nameWireLen(name)
 		if strings.HasPrefix(name, "*.") {
 			qlen = 255
 		}
-		if 12+qlen+4+ni.bytes <= maxMessage {
+		if 12+int64(qlen)+4+int64(ni.bytes) <= maxMessage {
 			continue
 		}
 		sets := map[uint16][]int{}
 		var types []uint16
-		for _, i := range ni.idx {
+		for i := ni.first; i >= 0; i = v.next[i] {
 			t := v.rrs[i].Header().Rrtype
 			if _, ok := sets[t]; !ok {
 				types = append(types, t)
 			}
-			sets[t] = append(sets[t], i)
+			sets[t] = append(sets[t], int(i))
 		}
 		for _, t := range types {
 			m := new(mdns.Msg)
@@ -1204,9 +1293,103 @@ func (v *validator) checkRRsetSizes() {
 			}
 			if n := m.Len() + qlen - nameWireLen(name); n > maxMessage {
 				first := sets[t][0]
-				v.errorf(v.pos[first], "the %d %s records at %s need %d octets in a response; a DNS message holds at most %d",
+				v.errorf(v.posOf(first), "the %d %s records at %s need %d octets in a response; a DNS message holds at most %d",
 					len(sets[t]), mdns.Type(t), name, n, maxMessage)
 			}
 		}
 	}
+}
+
+// chunked is a growing list of values in fixed-size chunks: it is never
+// copied to grow, so a large zone's bookkeeping costs its size once, not the
+// sum of every size it grew through, and pointers to its values stay valid.
+type chunked[T any] struct {
+	c [][]T
+	n int32
+}
+
+const chunkShift = 12 // 4096 values a chunk
+
+func (c *chunked[T]) add(x T) int32 {
+	if len(c.c) == 0 || len(c.c[len(c.c)-1]) == 1<<chunkShift {
+		var next []T // the first chunk grows as needed, for small zones
+		if len(c.c) > 0 {
+			next = make([]T, 0, 1<<chunkShift)
+		}
+		c.c = append(c.c, next)
+	}
+	last := &c.c[len(c.c)-1]
+	*last = append(*last, x)
+	c.n++
+	return c.n - 1
+}
+
+func (c *chunked[T]) at(i int32) *T {
+	return &c.c[i>>chunkShift][i&(1<<chunkShift-1)]
+}
+
+// nameTable finds a name's index in validator.infos: an open-addressing
+// table of indices, without pointers (a map[string]int32 of a large
+// zone's names is as large again and scanned by the collector).
+type nameTable struct {
+	slots []int32 // 1 + index in infos; 0: empty
+	n     int
+	seed  maphash.Seed
+}
+
+func (t *nameTable) hash(name string) uint32 {
+	if len(t.slots) == 0 {
+		t.seed = maphash.MakeSeed()
+		t.slots = make([]int32, 64)
+	}
+	return uint32(maphash.String(t.seed, name))
+}
+
+// insert adds infos[k], whose name hashes to h.
+func (t *nameTable) insert(v *validator, k int32, h uint32) {
+	if 2*(t.n+1) > len(t.slots) { // at most half full
+		t.slots = make([]int32, 2*len(t.slots))
+		for j := range k {
+			t.place(j, v.infos.at(j).hash)
+		}
+	}
+	t.place(k, h)
+	t.n++
+}
+
+func (t *nameTable) place(k int32, h uint32) {
+	mask := uint32(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = k + 1
+}
+
+// owner returns the owner name of infos[k].
+func (v *validator) owner(k int32) string {
+	if ni := v.infos.at(k); ni.first >= 0 {
+		return v.rrs[ni.first].Header().Name
+	}
+	if k == v.newName {
+		return v.newOwner
+	}
+	return v.empty[k]
+}
+
+// lookup returns name's index in infos.
+func (v *validator) lookup(name string) (int32, bool) {
+	t := &v.names
+	if t.n == 0 {
+		return 0, false
+	}
+	h := uint32(maphash.String(t.seed, name))
+	mask := uint32(len(t.slots) - 1)
+	for i := h & mask; t.slots[i] != 0; i = (i + 1) & mask {
+		k := t.slots[i] - 1
+		if v.infos.at(k).hash == h && v.owner(k) == name {
+			return k, true
+		}
+	}
+	return 0, false
 }

@@ -20,12 +20,12 @@ type fileRun struct {
 	file string
 }
 
-func packPositions(ps []pos) positions {
+func packPositions(ps []recPos, files []string) positions {
 	p := positions{lines: make([]uint32, len(ps))}
 	for i, q := range ps {
-		p.lines[i] = uint32(q.line)
-		if len(p.runs) == 0 || p.runs[len(p.runs)-1].file != q.file {
-			p.runs = append(p.runs, fileRun{from: i, file: q.file})
+		p.lines[i] = q.line
+		if len(p.runs) == 0 || p.runs[len(p.runs)-1].file != files[q.file] {
+			p.runs = append(p.runs, fileRun{from: i, file: files[q.file]})
 		}
 	}
 	return p
@@ -41,25 +41,24 @@ func (p positions) at(i int) pos {
 // Zone.Records describes: by owner in order of first appearance, by type
 // in order of first appearance at the owner, in file order within each.
 // When the file had them so already (the usual case), they are v's own.
-func (v *validator) grouped() ([]mdns.RR, []pos) {
+func (v *validator) grouped() ([]mdns.RR, []recPos) {
 	perm := make([]int32, 0, len(v.rrs))
 	identity := true
 	var types []uint16
-	for i, rr := range v.rrs {
-		ni := v.names[rr.Header().Name]
-		if ni.idx[0] != i {
-			continue // not the name's first record: placed with it
-		}
+	// infos are in order of their first records (a name is added with its
+	// first record, which is kept unless the name may hold none).
+	for k := range v.infos.n {
+		ni := v.infos.at(k)
 		types = types[:0]
-		for _, j := range ni.idx {
+		for j := ni.first; j >= 0; j = v.next[j] {
 			if t := v.rrs[j].Header().Rrtype; !slices.Contains(types, t) {
 				types = append(types, t)
 			}
 		}
 		for _, t := range types {
-			for _, j := range ni.idx {
+			for j := ni.first; j >= 0; j = v.next[j] {
 				if v.rrs[j].Header().Rrtype == t {
-					identity = identity && j == len(perm)
+					identity = identity && int(j) == len(perm)
 					perm = append(perm, int32(j))
 				}
 			}
@@ -72,7 +71,7 @@ func (v *validator) grouped() ([]mdns.RR, []pos) {
 		}
 		return v.rrs, v.pos
 	}
-	rrs, ps := make([]mdns.RR, len(perm)), make([]pos, len(perm))
+	rrs, ps := make([]mdns.RR, len(perm)), make([]recPos, len(perm))
 	for k, j := range perm {
 		rrs[k], ps[k] = v.rrs[j], v.pos[j]
 	}
