@@ -37,11 +37,22 @@ func (w warning) String() string {
 // Name servers outside every loaded zone are resolved elsewhere and are not
 // checked. Warnings come in file and line order.
 func nsWarnings(zs []*zones.Zone, svcs []*zones.Service) []warning {
+	// Which NS targets have addresses: only the targets are kept (a large
+	// zone's every address owner in a map cost a third of a second).
 	hasAddr := map[string]bool{}
 	for _, z := range zs {
 		for _, rr := range z.Records() {
+			if ns, ok := rr.(*mdns.NS); ok {
+				hasAddr[strings.ToLower(mdns.Fqdn(ns.Ns))] = false
+			}
+		}
+	}
+	for _, z := range zs {
+		for _, rr := range z.Records() {
 			if t := rr.Header().Rrtype; t == mdns.TypeA || t == mdns.TypeAAAA {
-				hasAddr[rr.Header().Name] = true
+				if _, ok := hasAddr[rr.Header().Name]; ok {
+					hasAddr[rr.Header().Name] = true
+				}
 			}
 		}
 	}
