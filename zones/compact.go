@@ -24,18 +24,17 @@ import (
 // Records of other types stay where the parser put them. A record's value
 // does not change, only where it lives, so nothing that reads it can tell.
 type store struct {
-	bytes  chunks[byte]
-	strs   chunks[string]
-	a      chunks[mdns.A]
-	aaaa   chunks[mdns.AAAA]
-	cname  chunks[mdns.CNAME]
-	mx     chunks[mdns.MX]
-	ns     chunks[mdns.NS]
-	ptr    chunks[mdns.PTR]
-	srv    chunks[mdns.SRV]
-	txt    chunks[mdns.TXT]
-	lastIn string // the last name given to string, and its copy
-	last   string
+	bytes chunks[byte]
+	strs  chunks[string]
+	a     chunks[mdns.A]
+	aaaa  chunks[mdns.AAAA]
+	cname chunks[mdns.CNAME]
+	mx    chunks[mdns.MX]
+	ns    chunks[mdns.NS]
+	ptr   chunks[mdns.PTR]
+	srv   chunks[mdns.SRV]
+	txt   chunks[mdns.TXT]
+	last  string // the last string copied (s's bytes may be reused: compared, never kept)
 	// known returns the store's copy of a name it already holds (an
 	// owner), "" if none: names in RDATA share it.
 	known func(string) string
@@ -105,16 +104,17 @@ func (st *store) name(s string) string {
 }
 
 // string returns a copy of s cut from the store's bytes; the same string
-// twice in a row is copied once.
+// twice in a row is copied once. s itself is not kept: fastParse hands in
+// strings over buffers it reuses.
 func (st *store) string(s string) string {
 	if s == "" {
 		return ""
 	}
-	if s == st.lastIn {
+	if s == st.last {
 		return st.last
 	}
 	b := st.bytes.copy([]byte(s)) // (the conversion does not allocate)
-	st.lastIn, st.last = s, unsafe.String(&b[0], len(b))
+	st.last = unsafe.String(&b[0], len(b))
 	return st.last
 }
 
