@@ -247,23 +247,35 @@ func (l loader) parse(data []byte, file, parserFile, origin string, inc *include
 	defer lowerGCForLoad(len(data))()
 
 	st := &parseState{budget: l.maxBytes, maxLine: l.maxLine, limit: l.maxBytes}
-	v := newValidator(file, origin, l.maxPerName)
-	v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
-	if n := bytes.Count(data, []byte{'\n'}) + 1; n > 4096 {
-		// At most one record a line: sized once, not grown by doubling
-		// (which left a large zone's peak heap with two copies of each).
-		if l.maxRecords > 0 {
-			n = min(n, l.maxRecords)
+	lines := bytes.Count(data, []byte{'\n'}) + 1
+	newV := func() *validator {
+		v := newValidator(file, origin, l.maxPerName)
+		v.maxRecords, v.total, v.left = l.maxRecords, l.total, -1
+		if n := lines; n > 4096 {
+			// At most one record a line: sized once, not grown by doubling
+			// (which left a large zone's peak heap with two copies of each).
+			if l.maxRecords > 0 {
+				n = min(n, l.maxRecords)
+			}
+			v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]recPos, 0, n), make([]int32, 0, n)
 		}
-		v.rrs, v.pos, v.next = make([]mdns.RR, 0, n), make([]recPos, 0, n), make([]int32, 0, n)
+		if l.total > 0 {
+			v.left = max(l.total-l.used, 0)
+		}
+		return v
 	}
-	if l.total > 0 {
-		v.left = max(l.total-l.used, 0)
-	}
+	v := newV()
 	seg := &segment{data: data, name: file, parserName: parserFile, at: resume{line: 1, origin: origin}}
+	if !noFastParse {
+		if fastParse(v, data, file, origin, l.maxLine) {
+			seg = nil // read: the miekg parser is not needed
+		} else {
+			v = newV() // read it all again, the miekg parser's way
+		}
+	}
 	syntax, stopped := 0, pos{} // syntax errors; where reading stopped
 	lastTTL := int64(-1)        // of the last record read
-	for {
+	for seg != nil {
 		at := seg.at
 		top := &lineReader{br: bytes.NewReader(seg.data), name: seg.name, parserName: seg.parserName, st: st}
 		parserOrigin, shift := at.origin, 0
@@ -415,6 +427,23 @@ func absName(name, origin string) string {
 		return name + "."
 	}
 	return name + "." + origin
+}
+
+// inZone is mdns.IsSubDomain(origin, name) for canonical names, without
+// its label-by-label walk where neither holds an escape.
+func inZone(origin, name string) bool {
+	if strings.IndexByte(name, '\\') >= 0 || strings.IndexByte(origin, '\\') >= 0 {
+		return mdns.IsSubDomain(origin, name)
+	}
+	switch n, o := len(name), len(origin); {
+	case origin == ".":
+		return true
+	case n == o:
+		return name == origin
+	case n > o:
+		return name[n-o-1] == '.' && name[n-o:] == origin
+	}
+	return false
 }
 
 // canonName lower-cases a fully qualified name and normalises its escapes
@@ -851,6 +880,8 @@ type validator struct {
 	total      int       // records in all zones together, for the error
 	left       int       // what total leaves for this zone; -1 = no limit
 	full       bool      // a limit was passed: the zone is refused
+	lastOwner  string    // the owner of the last record added (the store's copy)
+	lastK      int32     // and its index in infos
 }
 
 // nameInfo is what the validator knows of one owner name. One is kept for
@@ -922,7 +953,7 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		v.errorf(p, "%s %s: the record has no data", h.Name, mdns.Type(h.Rrtype))
 		return true
 	}
-	if !mdns.IsSubDomain(v.origin, h.Name) {
+	if !inZone(v.origin, h.Name) {
 		v.errorf(p, "%s %s is outside the zone %s", h.Name, mdns.Type(h.Rrtype), v.origin)
 		return true
 	}
@@ -943,7 +974,15 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		v.errorf(p, "%w: a zone may hold %d", errTooMany, v.maxRecords)
 		return false
 	}
-	k, ok := v.lookup(h.Name)
+	var (
+		k  int32
+		ok bool
+	)
+	if h.Name == v.lastOwner && v.lastOwner != "" {
+		k, ok = v.lastK, true // a name's records mostly come together
+	} else {
+		k, ok = v.lookup(h.Name)
+	}
 	name := h.Name
 	if !ok {
 		name = v.store.string(h.Name)
@@ -962,10 +1001,11 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 		}()
 	}
 	ni := v.infos.at(k)
-	if ni.first >= 0 {
-		name = v.rrs[ni.first].Header().Name
+	if ok {
+		name = v.owner(k) // the store's copy (h.Name may be fastParse's buffer)
 	}
 	h.Name = name // one string per owner name, however many records
+	v.lastOwner, v.lastK = name, k
 	v.checkTTL(ni, rr, p)
 	if v.duplicate(k, ni, rr) {
 		return true // RFC 2181 5: an RRset has no duplicates
