@@ -40,6 +40,8 @@ type zoneData struct {
 	xAlloc chunks[nodeExtra]
 	rrBuf  chunks[mdns.RR] // where extras and glue live
 	cuts   int             // delegation points
+	// lastParent is the last name ensure made sure of as a parent.
+	lastParent string
 
 	records []mdns.RR   // the Zone's records, grouped: each RRset is a run
 	sets    []rrset     // every node's RRsets, node by node
@@ -387,7 +389,12 @@ func (zd *zoneData) ensure(name string) *node {
 	n, id := zd.alloc.new(name)
 	zd.insert(n, id)
 	if name != zd.origin {
-		zd.ensure(parentName(name))
+		// Siblings come together, most of them below the apex: their
+		// parent is looked up once.
+		if p := parentName(name); p != zd.lastParent {
+			zd.ensure(p)
+			zd.lastParent = p
+		}
 	}
 	return n
 }
@@ -399,8 +406,8 @@ func (zd *zoneData) link() {
 		if n.name == zd.origin {
 			return
 		}
-		for p := parentName(n.name); zd.cuts > 0; p = parentName(p) {
-			if pn := zd.lookupString(p); pn != nil && pn.cut {
+		for p := parentName(n.name); zd.cuts > 0 && p != zd.origin; p = parentName(p) {
+			if pn := zd.lookupString(p); pn != nil && pn.cut { // (the apex is no cut)
 				zd.extra(n).below = pn // only glue lives below a cut, so there is one
 				break
 			}
