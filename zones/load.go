@@ -891,7 +891,7 @@ type validator struct {
 type nameInfo struct {
 	first, last int32  // records at this name, chained by validator.next; -1: none
 	n           int32  // how many
-	sets        int32  // first of the name's RRsets in validator.sets (one per type), chained by rrsetTTL.next; -1: none
+	sets        int32  // first of the name's RRsets of more than one record in validator.sets, chained by rrsetTTL.next; -1: none
 	bytes       uint32 // wire length of the records, uncompressed (at most MaxUint32)
 	hash        uint32 // of the name, see nameTable
 	count       int32
@@ -901,9 +901,9 @@ type nameInfo struct {
 	keyed       bool // validator.keys holds the name's records
 }
 
-// rrsetTTL is what the validator knows of the TTLs of one RRset; one is
-// kept for every RRset while the zone loads, so it is small, and what only
-// a set with more than one TTL needs is in validator.ttlDiffs.
+// rrsetTTL is what the validator knows of the TTLs of one RRset of more
+// than one record (a set of one has one TTL); what only a set with more
+// than one TTL needs is in validator.ttlDiffs.
 type rrsetTTL struct {
 	line  int32  // the first record's line
 	file  int32  // and file, in validator.files
@@ -1107,7 +1107,25 @@ func (v *validator) checkTTL(ni *nameInfo, rr mdns.RR, p pos) {
 		s.min = min(s.min, h.Ttl)
 		return
 	}
-	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(p.line), file: int32(v.fileIndex(p.file)), ttl: h.Ttl, min: h.Ttl, next: -1})
+	// No entry yet: the set's first record, if it has one, is the only
+	// one so far. An entry is made at a set's second record, so that the
+	// sets of one record (almost all of a large zone's) cost nothing.
+	first := int32(-1)
+	for j := ni.first; j >= 0; j = v.next[j] {
+		if v.rrs[j].Header().Rrtype == h.Rrtype {
+			first = j
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	ttl := v.rrs[first].Header().Ttl
+	i := v.sets.add(rrsetTTL{rtype: h.Rrtype, line: int32(v.pos[first].line), file: int32(v.pos[first].file), ttl: ttl, min: min(ttl, h.Ttl), next: -1})
+	if h.Ttl != ttl {
+		v.ttlDiffs = append(v.ttlDiffs, ttlDiff{other: p, ttl2: h.Ttl, name: h.Name})
+		v.sets.at(i).diff = int32(len(v.ttlDiffs))
+	}
 	if last >= 0 {
 		v.sets.at(last).next = i
 	} else {

@@ -309,3 +309,47 @@ func FuzzLoadZone(f *testing.F) {
 		}
 	})
 }
+
+// RRset TTLs: an entry is kept from a set's second record on; the set's
+// first record still says where the set starts, a duplicate with another
+// TTL still counts, and sets of one record are left as they are.
+func TestRRsetTTLsFromSecondRecord(t *testing.T) {
+	zone := apex + // lines 1-4
+		"a 300 A 192.0.2.1\n" + // 5
+		"a 300 AAAA 2001:db8::1\n" + // 6
+		"a 600 A 192.0.2.1\n" + // 7: a duplicate, with another TTL
+		"a 100 A 192.0.2.2\n" + // 8
+		"b 60 TXT x\n" + // 9
+		"b 60 TXT y\n" + // 10
+		"c 10 MX 1 a\n" + // 11
+		"c 20 MX 2 a\n" + // 12
+		"d 5 A 192.0.2.9\n" // 13
+	for _, slow := range []bool{false, true} {
+		noFastParse = slow
+		z, err := ParseZone(strings.NewReader(zone), "example.test.", "t.zone")
+		noFastParse = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range z.Warnings() {
+			got = append(got, w.String())
+		}
+		want := []string{
+			"t.zone:7: warning: a.example.test. A: TTL 600 differs from TTL 300 at line 5; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL 100, the lowest",
+			"t.zone:12: warning: c.example.test. MX: TTL 20 differs from TTL 10 at line 11; the records of an RRset have one TTL (RFC 2181 5.2), so all are served with TTL 10, the lowest",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("miekg only %v: warnings\n  %s\nwant\n  %s", slow, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+		ttls := map[string]uint32{}
+		for _, rr := range z.Records() {
+			ttls[rr.Header().Name+" "+mdns.TypeToString[rr.Header().Rrtype]] = rr.Header().Ttl
+		}
+		for k, want := range map[string]uint32{"a.example.test. A": 100, "a.example.test. AAAA": 300, "b.example.test. TXT": 60, "c.example.test. MX": 10, "d.example.test. A": 5} {
+			if ttls[k] != want {
+				t.Errorf("miekg only %v: %s TTL %d, want %d", slow, k, ttls[k], want)
+			}
+		}
+	}
+}
