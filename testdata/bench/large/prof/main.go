@@ -14,7 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/godwit-dns/godwit/routes"
@@ -25,6 +29,8 @@ func main() {
 	dir := flag.String("dir", "", "directory written by gen (zones/, routes.txt)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	memProfile := flag.String("memprofile", "", "write a heap profile (all allocations) here")
+	flag.BoolVar(&reload, "reload", false, "then load the zones again with the first ones kept, as a reload does, and report the peak heap and where it came")
+	flag.Float64Var(&limitX, "limit", 0, "with -reload: a memory limit of this many times what the runtime holds before it")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "usage: prof -dir DIR [-cpuprofile FILE] [-memprofile FILE]")
@@ -93,6 +99,80 @@ func run(dir, cpuProfile, memProfile string) error {
 			return err
 		}
 	}
+	if reload {
+		reloadPeak(dir)
+	}
 	runtime.KeepAlive(keep)
 	return nil
+}
+
+var (
+	reload bool
+	limitX float64
+)
+
+// reloadPeak loads the zones and builds their Set again while the first
+// ones are live, sampling the heap every 2 ms: the peak of the heap's
+// objects (live and not yet collected) and of the memory the runtime
+// holds from the OS, and the step each came in.
+func reloadPeak(dir string) {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	read := func() (objects, held uint64) {
+		metrics.Read(samples)
+		return samples[0].Value.Uint64(), samples[1].Value.Uint64() - samples[2].Value.Uint64()
+	}
+	debug.FreeOSMemory()
+	objects0, held0 := read()
+	var (
+		phase       atomic.Value
+		mu          sync.Mutex
+		peakObjects uint64
+		peakHeld    uint64
+		atObjects   string
+		atHeld      string
+	)
+	phase.Store("start")
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			o, h := read()
+			p := phase.Load().(string)
+			mu.Lock()
+			if o > peakObjects {
+				peakObjects, atObjects = o, p
+			}
+			if h > peakHeld {
+				peakHeld, atHeld = h, p
+			}
+			mu.Unlock()
+		}
+	}()
+	if limitX > 0 {
+		debug.SetMemoryLimit(int64(float64(held0) * limitX))
+	}
+	phase.Store("zones.LoadDir")
+	zs, err := zones.LoadDir(filepath.Join(dir, "zones"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "prof:", err)
+		return
+	}
+	phase.Store("zones.NewSet")
+	set, err := zones.NewSet(zs, nil)
+	phase.Store("after")
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	mu.Lock()
+	defer mu.Unlock()
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	fmt.Printf("reload: before: heap objects %.0f MiB, held from the OS %.0f MiB\n", mib(objects0), mib(held0))
+	fmt.Printf("reload: peak heap objects %.0f MiB (%.2fx) in %s; peak held %.0f MiB (%.2fx) in %s\n",
+		mib(peakObjects), float64(peakObjects)/float64(objects0), atObjects, mib(peakHeld), float64(peakHeld)/float64(held0), atHeld)
+	runtime.KeepAlive(set)
 }
