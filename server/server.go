@@ -209,7 +209,11 @@ func (s *Server) publish(g *Generation) *Generation {
 		// go back to the OS once the queries that loaded prev are done
 		// with it, not minutes later as the runtime's scavenger would.
 		s.largeSeen = n
-		time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+		if prev == nil {
+			go debug.FreeOSMemory() // at start-up nothing reads an older one
+		} else {
+			time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+		}
 	}
 	return prev
 }
