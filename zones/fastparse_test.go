@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,10 +77,39 @@ func FuzzFastParse(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, slow := parseBoth(t, string(data))
 		if fast != slow {
 			t.Fatalf("zone:\n%s\nfast:\n%s\nmiekg:\n%s", data, fast, slow)
+		}
+		if bytes.Contains(bytes.ToUpper(data), []byte("$INCLUDE")) {
+			return // LoadFile allows it, ParseZone does not
+		}
+		// Read a window of 64 bytes at a time, as a large file is.
+		defer func(w, a int, s int64) { fastWindow, fastAhead, streamBytes = w, a, s }(fastWindow, fastAhead, streamBytes)
+		fastWindow, fastAhead, streamBytes = 64, 24, 0
+		path := filepath.Join(dir, "example.test.zone")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		z, err := LoadFile(path)
+		var streamed string
+		if err != nil {
+			streamed = "error: " + strings.ReplaceAll(err.Error(), path, "t.zone")
+		} else {
+			var b strings.Builder
+			for i, rr := range z.Records() {
+				_, line := z.Position(i)
+				fmt.Fprintf(&b, "%d %s\n", line, rr.String())
+			}
+			for _, w := range z.Warnings() {
+				fmt.Fprintf(&b, "warning %s\n", strings.ReplaceAll(w.String(), path, "t.zone"))
+			}
+			streamed = b.String()
+		}
+		if streamed != slow {
+			t.Fatalf("zone:\n%s\nstreamed:\n%s\nmiekg:\n%s", data, streamed, slow)
 		}
 	})
 }
@@ -173,5 +203,93 @@ func TestInZone(t *testing.T) {
 		if got, want := inZone(tt.origin, tt.name), mdns.IsSubDomain(tt.origin, tt.name); got != want {
 			t.Errorf("inZone(%q, %q) = %v, want %v", tt.origin, tt.name, got, want)
 		}
+	}
+}
+
+// describeZone is a loaded zone's records with their lines, and its
+// warnings; or the error.
+func describeZone(z *Zone, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for i, rr := range z.Records() {
+		file, line := z.Position(i)
+		fmt.Fprintf(&b, "%s:%d %s\n", filepath.Base(file), line, rr.String())
+	}
+	for _, w := range z.Warnings() {
+		fmt.Fprintf(&b, "warning %s\n", w)
+	}
+	return b.String()
+}
+
+// A large file is read a window at a time: with a small window, records
+// cut at every place by its edges load as the miekg parser loads them, and
+// what makes fastParse give up (an $INCLUDE, a record longer than it reads
+// ahead, an error) sends the file whole to the miekg parser.
+func TestFastStream(t *testing.T) {
+	defer func(w, a int, s int64) { fastWindow, fastAhead, streamBytes = w, a, s }(fastWindow, fastAhead, streamBytes)
+	fastWindow, fastAhead, streamBytes = 300, 120, 0
+
+	var body strings.Builder
+	body.WriteString("$TTL 300\n@ IN SOA ns1 hostmaster ( 1 ; serial\n 3600 600 86400 300 )\n  NS ns1\nns1 A 192.0.2.1\n")
+	for i := range 200 {
+		fmt.Fprintf(&body, "h%d IN A 192.0.2.%d\n  IN AAAA 2001:db8::%x\n", i, i%250+1, i)
+		switch i % 7 {
+		case 0:
+			fmt.Fprintf(&body, "t%d.example.test. 60 TXT \"v=%d\" word ; comment\n", i, i)
+		case 1:
+			fmt.Fprintf(&body, "c%d CNAME h%d\n", i, i)
+		case 2:
+			fmt.Fprintf(&body, "s%d CAA 0 issue \"ca%d.test\"\n", i, i) // alone, through the miekg parser
+		case 3:
+			fmt.Fprintf(&body, "$ORIGIN sub%d.example.test.\nx A 192.0.2.9\n$ORIGIN example.test.\n", i)
+		case 4:
+			fmt.Fprintf(&body, "m%d 1h MX 10 h%d\n", i, i)
+		}
+	}
+	zone := body.String()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "example.test.zone")
+	load := func(slow bool) string {
+		noFastParse = slow
+		defer func() { noFastParse = false }()
+		z, err := LoadFile(path)
+		return describeZone(z, err)
+	}
+	for _, tt := range []struct {
+		name, zone string
+		streamed   bool // not given up
+	}{
+		{"records across the window's edges", zone, true},
+		{"an $INCLUDE late in the file", zone + "$INCLUDE inc.zone\n", false},
+		{"a record longer than the window reads ahead", zone + "long TXT \"" + strings.Repeat("x", 400) + "\"\n" + strings.Repeat("after A 192.0.2.5\n", 40), false},
+		{"an error late in the file", zone + "bad A 192.0.2.300\n", false},
+		{"a warning", zone + "h1 60 A 192.0.2.77\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(tt.zone), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "inc.zone"), []byte("inc A 192.0.2.44\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, ok := defaultLoader.stream(f, path, "example.test.", int64(len(tt.zone)))
+			f.Close()
+			if ok != tt.streamed {
+				t.Errorf("stream ok = %v, want %v", ok, tt.streamed)
+			}
+			fast, slow := load(false), load(true)
+			if fast != slow {
+				t.Errorf("streamed:\n%s\nmiekg:\n%s", fast, slow)
+			}
+			if strings.Count(slow, "\n") < 500 && !strings.HasPrefix(slow, "error") {
+				t.Errorf("only %d lines loaded", strings.Count(slow, "\n"))
+			}
+		})
 	}
 }
