@@ -293,3 +293,15 @@ func TestFastStream(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonName(t *testing.T) {
+	for _, s := range []string{"a.example.test.", "A.Example.TEST.", "a.example.test", "\xff.test.", "é.test.", "a\\.b.test.", "a\\065.test.", ".", ""} {
+		want := mdns.CanonicalName(s)
+		if strings.IndexByte(s, '\\') >= 0 {
+			continue // escapes are normalised first
+		}
+		if got := canonName(s); got != want {
+			t.Errorf("canonName(%q) = %q, want %q", s, got, want)
+		}
+	}
+}

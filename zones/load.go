@@ -528,7 +528,17 @@ func canonName(s string) string {
 			}
 		}
 	}
-	return mdns.CanonicalName(s)
+	// mdns.CanonicalName walks the name rune by rune even when it has
+	// nothing to change, as almost every name of a zone has not.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || (c >= 'A' && c <= 'Z') {
+			return mdns.CanonicalName(s)
+		}
+	}
+	if !mdns.IsFqdn(s) {
+		return mdns.CanonicalName(s)
+	}
+	return s
 }
 
 // parseState is shared by the readers of one zone: the file and its
@@ -964,7 +974,6 @@ type nameInfo struct {
 	n           int32  // how many
 	sets        int32  // first of the name's RRsets of more than one record in validator.sets, chained by rrsetTTL.next; -1: none
 	bytes       uint32 // wire length of the records, uncompressed (at most MaxUint32)
-	hash        uint32 // of the name, see nameTable
 	count       int32
 	cname       int32 // first CNAME, -1 if none
 	other       int32 // first record that may not sit beside a CNAME, -1 if none
@@ -1058,8 +1067,8 @@ func (v *validator) add(rr mdns.RR, p pos) bool {
 	if !ok {
 		name = v.store.string(h.Name)
 		hash := v.names.hash(name)
-		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1, hash: hash})
-		v.names.insert(v, k, hash)
+		k = v.infos.add(nameInfo{first: -1, last: -1, sets: -1, cname: -1, other: -1})
+		v.names.insert(k, hash)
 		v.newName, v.newOwner = k, name
 		defer func() {
 			if v.infos.at(k).first < 0 {
@@ -1458,10 +1467,12 @@ func (c *chunked[T]) at(i int32) *T {
 }
 
 // nameTable finds a name's index in validator.infos: an open-addressing
-// table of indices, without pointers (a map[string]int32 of a large
-// zone's names is as large again and scanned by the collector).
+// table of indices and hashes, without pointers (a map[string]int32 of a
+// large zone's names is as large again and scanned by the collector). A
+// slot holds the name's hash beside its index, so that a probe past other
+// names, and growing the table, touch the table alone.
 type nameTable struct {
-	slots []int32 // 1 + index in infos; 0: empty
+	slots []uint64 // hash<<32 | 1 + index in infos; 0: empty
 	n     int
 	seed  maphash.Seed
 }
@@ -1469,30 +1480,33 @@ type nameTable struct {
 func (t *nameTable) hash(name string) uint32 {
 	if len(t.slots) == 0 {
 		t.seed = maphash.MakeSeed()
-		t.slots = make([]int32, 64)
+		t.slots = make([]uint64, 64)
 	}
 	return uint32(maphash.String(t.seed, name))
 }
 
 // insert adds infos[k], whose name hashes to h.
-func (t *nameTable) insert(v *validator, k int32, h uint32) {
+func (t *nameTable) insert(k int32, h uint32) {
 	if 2*(t.n+1) > len(t.slots) { // at most half full
-		t.slots = make([]int32, 2*len(t.slots))
-		for j := range k {
-			t.place(j, v.infos.at(j).hash)
+		old := t.slots
+		t.slots = make([]uint64, 2*len(old))
+		for _, s := range old {
+			if s != 0 {
+				t.place(s)
+			}
 		}
 	}
-	t.place(k, h)
+	t.place(uint64(h)<<32 | uint64(k+1))
 	t.n++
 }
 
-func (t *nameTable) place(k int32, h uint32) {
+func (t *nameTable) place(s uint64) {
 	mask := uint32(len(t.slots) - 1)
-	i := h & mask
+	i := uint32(s>>32) & mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = k + 1
+	t.slots[i] = s
 }
 
 // owner returns the owner name of infos[k].
@@ -1515,9 +1529,10 @@ func (v *validator) lookup(name string) (int32, bool) {
 	h := uint32(maphash.String(t.seed, name))
 	mask := uint32(len(t.slots) - 1)
 	for i := h & mask; t.slots[i] != 0; i = (i + 1) & mask {
-		k := t.slots[i] - 1
-		if v.infos.at(k).hash == h && v.owner(k) == name {
-			return k, true
+		if s := t.slots[i]; uint32(s>>32) == h {
+			if k := int32(uint32(s) - 1); v.owner(k) == name {
+				return k, true
+			}
 		}
 	}
 	return 0, false
