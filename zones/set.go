@@ -147,11 +147,14 @@ func (n *node) cname() []mdns.RR {
 }
 
 // nameIndex finds a zone's nodes by name: an open-addressing hash table
-// (linear probing, at most 3/4 full) of node ids, 4 to 8 bytes a name where
-// a map[string]*node costs about 40.
+// (linear probing, at most 3/4 full) of node ids, 8 to 16 bytes a name where
+// a map[string]*node costs about 40. A slot holds 32 bits of the name's
+// hash beside the id, so that a probe reads a node only when the hash
+// matches: at 3/4 full a name not in the table passes eight others on
+// average, and reading each one's node was 15% of a large zone's start-up.
 type nameIndex struct {
 	seed  maphash.Seed
-	slots []int32 // node id + 1; 0 is empty
+	slots []uint64 // hash<<32 | node id + 1; 0 is empty
 	used  int
 }
 
@@ -162,7 +165,7 @@ func (x *nameIndex) init(n int) {
 		size *= 2
 	}
 	x.seed = maphash.MakeSeed()
-	x.slots = make([]int32, size)
+	x.slots = make([]uint64, size)
 	x.used = 0
 }
 
@@ -174,30 +177,27 @@ func (zd *zoneData) node(id int32) *node {
 // lookup returns the node for name (lower-case), nil if none. It does not
 // allocate.
 func (zd *zoneData) lookup(name []byte) *node {
-	x := &zd.nodes
-	mask := uint64(len(x.slots) - 1)
-	for i := maphash.Bytes(x.seed, name) & mask; ; i = (i + 1) & mask {
-		id := x.slots[i]
-		if id == 0 {
-			return nil
-		}
-		if n := zd.node(id - 1); n.name == string(name) {
-			return n
-		}
-	}
+	return zd.probe(maphash.Bytes(zd.nodes.seed, name), unsafe.String(unsafe.SliceData(name), len(name)))
 }
 
 // lookupString is lookup for a string.
 func (zd *zoneData) lookupString(name string) *node {
+	return zd.probe(maphash.String(zd.nodes.seed, name), name)
+}
+
+// probe returns the node for name, whose hash is h.
+func (zd *zoneData) probe(h uint64, name string) *node {
 	x := &zd.nodes
-	mask := uint64(len(x.slots) - 1)
-	for i := maphash.String(x.seed, name) & mask; ; i = (i + 1) & mask {
-		id := x.slots[i]
-		if id == 0 {
+	mask := uint32(len(x.slots) - 1)
+	for i := uint32(h) & mask; ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s == 0 {
 			return nil
 		}
-		if n := zd.node(id - 1); n.name == name {
-			return n
+		if uint32(s>>32) == uint32(h) {
+			if n := zd.node(int32(uint32(s)) - 1); n.name == name {
+				return n
+			}
 		}
 	}
 }
@@ -207,24 +207,24 @@ func (zd *zoneData) insert(n *node, id int32) {
 	x := &zd.nodes
 	if (x.used+1)*4 > len(x.slots)*3 {
 		old := x.slots
-		x.slots = make([]int32, 2*len(old))
-		for _, id := range old {
-			if id != 0 {
-				x.put(zd.node(id-1).name, id)
+		x.slots = make([]uint64, 2*len(old))
+		for _, s := range old {
+			if s != 0 {
+				x.put(s)
 			}
 		}
 	}
-	x.put(n.name, id+1)
+	x.put(uint64(uint32(maphash.String(x.seed, n.name)))<<32 | uint64(id+1))
 	x.used++
 }
 
-func (x *nameIndex) put(name string, slot int32) {
-	mask := uint64(len(x.slots) - 1)
-	i := maphash.String(x.seed, name) & mask
+func (x *nameIndex) put(s uint64) {
+	mask := uint32(len(x.slots) - 1)
+	i := uint32(s>>32) & mask
 	for x.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	x.slots[i] = slot
+	x.slots[i] = s
 }
 
 // nodeChunk is how many nodes nodeAlloc allocates at once.
