@@ -1327,32 +1327,44 @@ func (v *validator) finish(complete bool) {
 	if len(v.cuts) == 0 {
 		return
 	}
+	// Where each owner stands is found once for a run of its records.
+	var (
+		prev  string
+		atCut bool   // prev is a delegation point
+		below string // the delegation prev lies below, "" if none
+		cut   int    // and the index of its first NS
+	)
 	for i, rr := range v.rrs {
 		h := rr.Header()
 		if h.Name == v.origin {
 			continue
 		}
+		if h.Name != prev || i == 0 {
+			prev, below = h.Name, ""
+			_, atCut = v.cuts[h.Name]
+			// The proper ancestors of the owner, below the apex.
+			for off, end := mdns.NextLabel(h.Name, 0); !end; off, end = mdns.NextLabel(h.Name, off) {
+				anc := h.Name[off:]
+				if len(anc) <= len(v.origin) {
+					break
+				}
+				if c, ok := v.cuts[anc]; ok {
+					below, cut = anc, c
+					break
+				}
+			}
+		}
 		t := h.Rrtype
-		if _, ok := v.cuts[h.Name]; ok {
+		if atCut {
 			switch t {
 			case mdns.TypeNS, mdns.TypeDS, mdns.TypeA, mdns.TypeAAAA, mdns.TypeRRSIG, mdns.TypeNSEC:
 			default:
 				v.errorf(v.posOf(i), "%s record at the delegation point %s is occluded (only NS, DS and glue belong there)", mdns.Type(t), h.Name)
 			}
 		}
-		// The proper ancestors of the owner, below the apex.
-		for off, end := mdns.NextLabel(h.Name, 0); !end; off, end = mdns.NextLabel(h.Name, off) {
-			anc := h.Name[off:]
-			if len(anc) <= len(v.origin) {
-				break
-			}
-			if cut, ok := v.cuts[anc]; ok {
-				if t != mdns.TypeA && t != mdns.TypeAAAA {
-					v.errorf(v.posOf(i), "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
-						mdns.Type(t), h.Name, anc, int(v.pos[cut].line))
-				}
-				break
-			}
+		if below != "" && t != mdns.TypeA && t != mdns.TypeAAAA {
+			v.errorf(v.posOf(i), "%s record at %s is occluded by the delegation at %s (line %d): only glue (A, AAAA) may sit below it",
+				mdns.Type(t), h.Name, below, int(v.pos[cut].line))
 		}
 	}
 }
