@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # NSD and Godwit on the same large zone, measured the same way, one after the
-# other: time from start until the server answers a name of the zone, RSS
+# other: time from start until the server answers a name of the zone (the
+# median of ZONEMEM_STARTS starts of each, default 5, alternating), RSS
 # (summed over the server's processes) and PSS after loading, peak RSS while a
 # reload runs (a record appended to the zone file: SIGHUP for NSD, Godwit's
 # own file watch) and RSS 60 s after the reload. Loopback only; each server is
@@ -8,7 +9,7 @@
 #
 #	testdata/bench/large/zonemem/servers.sh ZONEFILE [PORT] [GODWIT]
 #
-# | server | answering after, s | RSS after load, MiB | PSS | reload peak, MiB (×) | RSS 60 s after, MiB (×) |
+# | server | answering after, s (median of ZONEMEM_STARTS starts, alternating; range) | RSS after load, MiB | PSS | reload peak, MiB (×) | RSS 60 s after, MiB (×) |
 set -euo pipefail
 ZONE=$1
 PORT=${2:-15499}
@@ -51,11 +52,12 @@ answers() { dig +time=1 +tries=1 -p "$PORT" @127.0.0.1 "$1" A 2>/dev/null | grep
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # measure NAME: start the server set up in $WORK/NAME, then the figures.
-measure() {
-	local name=$1 t0 t1 before pss peak end r after
+# setup writes the server's config and a copy of the zone in $WORK/name.
+setup() {
+	local name=$1
+	rm -rf "${WORK:?}/$name"
 	mkdir -p "$WORK/$name"
 	cp "$ZONE" "$WORK/$name/big.test.zone"
-	t0=$(date +%s%3N)
 	case $name in
 	nsd)
 		cat >"$WORK/nsd/nsd.conf" <<CONF
@@ -78,7 +80,6 @@ zone:
   name: "big.test"
   zonefile: "big.test.zone"
 CONF
-		nsd -d -c "$WORK/nsd/nsd.conf" &
 		;;
 	godwit)
 		cat >"$WORK/godwit/godwit.toml" <<CONF
@@ -91,15 +92,52 @@ listen = "127.0.0.1:0"
 [zones]
 dir = "$WORK/godwit"
 CONF
-		"$GODWIT" serve -config "$WORK/godwit/godwit.toml" >"$WORK/godwit/log" 2>&1 &
 		;;
+	esac
+}
+
+# start starts the server set up in $WORK/name, sets PID and waits until it
+# answers; STARTED is then the milliseconds that took.
+start() {
+	local name=$1 t0
+	t0=$(date +%s%3N)
+	case $name in
+	nsd) nsd -d -c "$WORK/nsd/nsd.conf" & ;;
+	godwit) "$GODWIT" serve -config "$WORK/godwit/godwit.toml" >"$WORK/godwit/log" 2>&1 & ;;
 	esac
 	PID=$!
 	until answers h1.big.test.; do
 		kill -0 "$PID" 2>/dev/null || { echo "servers.sh: $name exited" >&2; cat "$WORK/$name"/*log* >&2 || true; exit 1; }
-		sleep 0.05
+		sleep 0.01
 	done
-	t1=$(date +%s%3N)
+	STARTED=$(($(date +%s%3N) - t0))
+}
+
+stop() {
+	kill "$PID"
+	wait "$PID" 2>/dev/null || true
+	PID=
+}
+
+# Start-up times vary by a third from one run to the next on a shared VM:
+# each server is started STARTS times, alternating, and the median counts.
+STARTS=${ZONEMEM_STARTS:-5}
+declare -A STARTMS
+for _ in $(seq "$STARTS"); do
+	for s in ${ZONEMEM_SERVERS:-nsd godwit}; do
+		setup "$s"
+		start "$s"
+		STARTMS[$s]+="$STARTED "
+		stop
+	done
+done
+median_s() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] / 1000 }'; }
+range_s() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo / 1000, hi / 1000 }'; }
+
+measure() {
+	local name=$1 before pss peak end r after
+	setup "$name"
+	start "$name"
 	sleep 2
 	before=$(rss_kb "$PID")
 	pss=$(pss_kb "$PID")
@@ -123,12 +161,10 @@ CONF
 	sleep "$WAIT_AFTER"
 	after=$(rss_kb "$PID")
 	printf '| %s | %s | %d | %d | %d (%s×) | %d (%s×) |\n' "$name" \
-		"$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f", ms / 1000 }')" \
+		"$(median_s "${STARTMS[$name]}") ($(range_s "${STARTMS[$name]}"))" \
 		$((before / 1024)) $((pss / 1024)) $((peak / 1024)) "$(ratio "$peak" "$before")" \
 		$((after / 1024)) "$(ratio "$after" "$before")"
-	kill "$PID"
-	wait "$PID" 2>/dev/null || true
-	PID=
+	stop
 }
 
 for s in ${ZONEMEM_SERVERS:-nsd godwit}; do measure "$s"; done
