@@ -2,6 +2,7 @@ package zones
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,8 +88,8 @@ func FuzzFastParse(f *testing.F) {
 			return // LoadFile allows it, ParseZone does not
 		}
 		// Read a window of 64 bytes at a time, as a large file is.
-		defer func(w, a int, s int64) { fastWindow, fastAhead, streamBytes = w, a, s }(fastWindow, fastAhead, streamBytes)
-		fastWindow, fastAhead, streamBytes = 64, 24, 0
+		defer func(w, a, b int, s int64) { fastWindow, fastAhead, fastBatchLen, streamBytes = w, a, b, s }(fastWindow, fastAhead, fastBatchLen, streamBytes)
+		fastWindow, fastAhead, fastBatchLen, streamBytes = 64, 24, 3, 0
 		path := filepath.Join(dir, "example.test.zone")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -228,8 +229,8 @@ func describeZone(z *Zone, err error) string {
 // what makes fastParse give up (an $INCLUDE, a record longer than it reads
 // ahead, an error) sends the file whole to the miekg parser.
 func TestFastStream(t *testing.T) {
-	defer func(w, a int, s int64) { fastWindow, fastAhead, streamBytes = w, a, s }(fastWindow, fastAhead, streamBytes)
-	fastWindow, fastAhead, streamBytes = 300, 120, 0
+	defer func(w, a, b int, s int64) { fastWindow, fastAhead, fastBatchLen, streamBytes = w, a, b, s }(fastWindow, fastAhead, fastBatchLen, streamBytes)
+	fastWindow, fastAhead, fastBatchLen, streamBytes = 300, 120, 7, 0
 
 	var body strings.Builder
 	body.WriteString("$TTL 300\n@ IN SOA ns1 hostmaster ( 1 ; serial\n 3600 600 86400 300 )\n  NS ns1\nns1 A 192.0.2.1\n")
@@ -286,6 +287,19 @@ func TestFastStream(t *testing.T) {
 			fast, slow := load(false), load(true)
 			if fast != slow {
 				t.Errorf("streamed:\n%s\nmiekg:\n%s", fast, slow)
+			}
+			// A zone over its record limit stops being read: the same
+			// error, and nothing left running.
+			lim := DefaultLimits()
+			lim.RecordsPerZone = 50
+			limited := func(slow bool) string {
+				noFastParse = slow
+				defer func() { noFastParse = false }()
+				z, errs := lim.loader().loadFile(dir, path)
+				return describeZone(z, errors.Join(errs...))
+			}
+			if fast, slow := limited(false), limited(true); fast != slow || !strings.Contains(fast, "too many records") {
+				t.Errorf("with a limit of 50 records, streamed:\n%s\nmiekg:\n%s", fast, slow)
 			}
 			if strings.Count(slow, "\n") < 500 && !strings.HasPrefix(slow, "error") {
 				t.Errorf("only %d lines loaded", strings.Count(slow, "\n"))
