@@ -49,9 +49,9 @@ type fastTok struct {
 
 // fastParser reads one file; see fastParse.
 type fastParser struct {
-	batch *fastBatch  // the records read, for the validator
-	flush func() bool // hands p.batch over and gives p.batch an empty one; false: read no more
-	data  []byte      // the file, or the window of it read so far (see more)
+	batch   *fastBatch  // the records read, for the validator
+	flush   func() bool // hands p.batch over and gives p.batch an empty one; false: read no more
+	data    []byte      // the file, or the window of it read so far (see more)
 	file    string
 	maxLine int
 
