@@ -58,11 +58,13 @@ type rib struct {
 	slots  []*peerInfo        // slot -> peer configuration; reusable when its count is 0
 	nslot  []int              // routes per slot
 	counts map[netip.Addr]int // prefixes per peer address
-	dirty  map[netip.Prefix]struct{}
+	dirty  map[pkey]struct{}  // changed since the last publish (keys without pointers: never scanned)
 	tbl    *bart.Table[Match] // published: never mutated in place
 	idx    *scopeIndex        // tbl's index, published with it
 	// unpublished: tbl was built whole (loadCached) and not published yet.
 	unpublished bool
+	// large: the last publish folded dirtyShrink changes or more.
+	large bool
 }
 
 func newRIB() *rib {
@@ -70,7 +72,7 @@ func newRIB() *rib {
 		paths:  make(map[pkey]uint32),
 		setID:  make(map[string]uint32),
 		counts: make(map[netip.Addr]int),
-		dirty:  make(map[netip.Prefix]struct{}),
+		dirty:  make(map[pkey]struct{}),
 	}
 	r.intern(nil) // set 0: empty
 	return r
@@ -169,12 +171,13 @@ func (r *rib) intern(k []byte) uint32 {
 
 // set stores prefix p's new set key k (nil: no peer reaches it).
 func (r *rib) set(p netip.Prefix, k []byte) {
+	key := keyOf(p)
 	if len(k) == 0 {
-		delete(r.paths, keyOf(p))
+		delete(r.paths, key)
 	} else {
-		r.paths[keyOf(p)] = r.intern(k)
+		r.paths[key] = r.intern(k)
 	}
-	r.dirty[p] = struct{}{}
+	r.dirty[key] = struct{}{}
 }
 
 // without appends to dst the entries of key that are not from addr, and
@@ -284,10 +287,10 @@ func (r *rib) purgeWhere(match func(*peerInfo) bool) int {
 		case to == int64(id):
 		case to < 0:
 			delete(r.paths, k)
-			r.dirty[k.prefix()] = struct{}{}
+			r.dirty[k] = struct{}{}
 		default:
 			r.paths[k] = uint32(to)
-			r.dirty[k.prefix()] = struct{}{}
+			r.dirty[k] = struct{}{}
 		}
 	}
 	for i, sp := range r.slots {
@@ -332,22 +335,42 @@ func (r *rib) publish() *Table {
 		r.idx = buildIndex(t)
 	default:
 		t := r.tbl
-		for p := range r.dirty {
-			if id, ok := r.paths[keyOf(p)]; ok {
+		for k := range r.dirty {
+			p := k.prefix()
+			if id, ok := r.paths[k]; ok {
 				t = t.InsertPersist(p, Match{Prefix: p, Reach: r.sets[id].reach})
 			} else {
 				t = t.DeletePersist(p)
 			}
 		}
 		r.tbl = t
-		r.idx = r.idx.apply(r.dirty, func(p netip.Prefix) bool {
+		changed := func(yield func(netip.Prefix) bool) {
+			for k := range r.dirty {
+				if !yield(k.prefix()) {
+					return
+				}
+			}
+		}
+		r.idx = r.idx.apply(changed, func(p netip.Prefix) bool {
 			_, ok := r.paths[keyOf(p)]
 			return ok
 		})
 	}
-	clear(r.dirty)
+	r.large = len(r.dirty) >= dirtyShrink
+	if r.large {
+		// A map keeps the room of its largest size when cleared: after a
+		// full table's feed that was ~60 MiB for 1.2M prefixes, held for
+		// good. A new one grows again as the next changes come.
+		r.dirty = make(map[pkey]struct{})
+	} else {
+		clear(r.dirty)
+	}
 	return &Table{a: r.tbl, ia: r.idx, n4: r.tbl.Size4(), n6: r.tbl.Size6()}
 }
+
+// dirtyShrink: a publication of at least this many changes leaves a new
+// dirty map rather than the cleared one.
+const dirtyShrink = 1 << 16
 
 // debounce says when to publish: after quiet of no events, but no later than
 // maxDelay after the first unpublished change, stretched to publishStretch x the last

@@ -2,6 +2,7 @@ package routes
 
 import (
 	"cmp"
+	"iter"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -114,7 +115,7 @@ type change[K any] struct {
 // apply returns a new index: x with the changed prefixes (canonical)
 // inserted where present reports them, removed where not. x is not
 // modified. It costs a copy of x plus a binary search per change.
-func (x *scopeIndex) apply(changed map[netip.Prefix]struct{}, present func(netip.Prefix) bool) *scopeIndex {
+func (x *scopeIndex) apply(changed iter.Seq[netip.Prefix], present func(netip.Prefix) bool) *scopeIndex {
 	var c4 []change[uint64]
 	var c6 []change[key6]
 	for p := range changed {

@@ -435,6 +435,10 @@ func runGodwit(ctx context.Context, dir string, ports []int, n4, n6 int, probe4,
 	v4, v6 := sp.Table().Len()
 	fmt.Printf("established_s=%.2f converge_s=%.2f rss_mib=%s hwm_mib=%s cpu_s=%.2f heap_live_mib=%d table_v4=%d table_v6=%d peers_max_ms=%.3f\n",
 		established.Seconds(), conv.Seconds(), mib(rss), mib(hwm), cpu, ms.HeapAlloc>>20, v4, v6, float64(maxPeers.Microseconds())/1000)
+	// What an operator sees once the feed is over: the speaker hands the
+	// memory its publications freed back 2 s after a large feed goes quiet.
+	time.Sleep(5 * time.Second)
+	fmt.Printf("settled_rss_mib=%s (5 s after convergence)\n", mib(selfStatus("VmRSS")))
 	if memProfile != "" {
 		f, err := os.Create(memProfile)
 		if err != nil {
