@@ -62,6 +62,7 @@ G=$WORK/godwit.txt B=$WORK/bird.txt
 	echo "|---|---:|---:|---:|"
 	echo "| start until every route is in the table, s | $(val $G converge_s) | $(val $B converge_s) | $(ratio "$(val $G converge_s)" "$(val $B converge_s)") |"
 	echo "| RSS after convergence, MiB | $(val $G rss_mib) | $(val $B rss_mib) | $(ratio "$(val $G rss_mib)" "$(val $B rss_mib)") |"
+	echo "| … 5 s later, MiB | $(val $G settled_rss_mib) | $(val $B rss_mib) | $(ratio "$(val $G settled_rss_mib)" "$(val $B rss_mib)") |"
 	echo "| CPU seconds to ingest | $(val $G cpu_s) | $(val $B cpu_s) | $(ratio "$(val $G cpu_s)" "$(val $B cpu_s)") |"
 	echo "| one session disabled: s until answers moved | $(val $G withdraw_s) | $(val $B withdraw_s) | |"
 	echo "| … CPU seconds meanwhile | $(val $G withdraw_cpu_s) | $(val $B withdraw_cpu_s) | |"
