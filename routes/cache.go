@@ -576,9 +576,7 @@ func (r *rib) loadCached(d *cacheData, pis []*peerInfo) (int, error) {
 			ids[i] = int64(r.intern(k))
 		}
 	}
-	if len(r.paths) == 0 {
-		r.paths = make(map[pkey]uint32, d.nroutes)
-	}
+	r.paths.reserve(d.nroutes)
 	uses := make([]int, len(d.sets))
 	// The trie is built here too, in the file's order, which is the order
 	// of the trie it was written from: each node's entries come in
@@ -597,7 +595,7 @@ func (r *rib) loadCached(d *cacheData, pis []*peerInfo) (int, error) {
 			dup = p
 			return
 		}
-		r.paths[keyOf(p)] = id
+		r.paths.put(keyOf(p), id)
 		uses[set]++
 	})
 	if dup.IsValid() {

@@ -298,8 +298,8 @@ func TestCacheRejected(t *testing.T) {
 	d := &cacheData{peers: []netip.Addr{cacheAMS}, sets: [][]cacheReach{{{peer: 0, pathLen: 1}}},
 		routes: appendRoute(appendRoute(nil, p, 0), p, 0), nroutes: 2}
 	r := newRIB()
-	if n, err := r.loadCached(d, []*peerInfo{{addr: cacheAMS, src: staleSource(cacheAMS), stale: true}}); !errors.Is(err, errCacheCorrupt) || n != 0 || len(r.paths) != 0 || r.staleCount() != 0 {
-		t.Errorf("prefix twice: %d routes, %v, RIB has %d", n, err, len(r.paths))
+	if n, err := r.loadCached(d, []*peerInfo{{addr: cacheAMS, src: staleSource(cacheAMS), stale: true}}); !errors.Is(err, errCacheCorrupt) || n != 0 || r.paths.len() != 0 || r.staleCount() != 0 {
+		t.Errorf("prefix twice: %d routes, %v, RIB has %d", n, err, r.paths.len())
 	}
 
 	t.Run("fifo", func(t *testing.T) {

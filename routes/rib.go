@@ -52,7 +52,7 @@ type pathSet struct {
 // rib is the speaker's compact view of every peer's Adj-RIB-In, owned by the
 // speaker's run goroutine, and the trie last published from it.
 type rib struct {
-	paths  map[pkey]uint32 // prefix -> index into sets
+	paths  ptable // prefix -> index into sets
 	sets   []pathSet
 	setID  map[string]uint32
 	slots  []*peerInfo        // slot -> peer configuration; reusable when its count is 0
@@ -69,7 +69,6 @@ type rib struct {
 
 func newRIB() *rib {
 	r := &rib{
-		paths:  make(map[pkey]uint32),
 		setID:  make(map[string]uint32),
 		counts: make(map[netip.Addr]int),
 		dirty:  make(map[pkey]struct{}),
@@ -173,9 +172,9 @@ func (r *rib) intern(k []byte) uint32 {
 func (r *rib) set(p netip.Prefix, k []byte) {
 	key := keyOf(p)
 	if len(k) == 0 {
-		delete(r.paths, key)
+		r.paths.delete(key)
 	} else {
-		r.paths[key] = r.intern(k)
+		r.paths.put(key, r.intern(k))
 	}
 	r.dirty[key] = struct{}{}
 }
@@ -205,7 +204,9 @@ func (r *rib) update(peer *peerInfo, p netip.Prefix, pathLen int) {
 		return
 	}
 	pl := uint16(min(max(pathLen, 0), 0xffff))
-	old := r.sets[r.paths[keyOf(p)]].key
+	key := keyOf(p)
+	slot, _ := r.paths.slot(key) // (set 0, reached by none, if new)
+	old := r.sets[r.paths.id(slot)].key
 	var buf [3 * 8]byte
 	// Any entry of this address (this or a replaced configuration) goes.
 	k := r.without(buf[:0], old, peer.addr)
@@ -217,14 +218,15 @@ func (r *rib) update(peer *peerInfo, p netip.Prefix, pathLen int) {
 	r.nslot[sl]++
 	r.counts[peer.addr]++
 	if string(k) != old {
-		r.set(p, k)
+		r.paths.set(slot, r.intern(k)) // (intern does not touch paths)
+		r.dirty[key] = struct{}{}
 	}
 }
 
 // withdraw removes peer's path to p.
 func (r *rib) withdraw(addr netip.Addr, p netip.Prefix) {
 	p = canonical(p)
-	id, ok := r.paths[keyOf(p)]
+	id, ok := r.paths.get(keyOf(p))
 	if !ok {
 		return
 	}
@@ -261,7 +263,8 @@ func (r *rib) purgeWhere(match func(*peerInfo) bool) int {
 	}
 	gone := make(map[uint32]int64) // old set -> new set, -1 for none; absent: untouched
 	var buf []byte
-	for k, id := range r.paths {
+	for i, k := range r.paths.all() {
+		id := r.paths.id(i)
 		to, seen := gone[id]
 		if !seen {
 			to = int64(id)
@@ -286,10 +289,10 @@ func (r *rib) purgeWhere(match func(*peerInfo) bool) int {
 		switch {
 		case to == int64(id):
 		case to < 0:
-			delete(r.paths, k)
+			r.paths.del(i)
 			r.dirty[k] = struct{}{}
 		default:
-			r.paths[k] = uint32(to)
+			r.paths.set(i, uint32(to))
 			r.dirty[k] = struct{}{}
 		}
 	}
@@ -325,9 +328,10 @@ func (r *rib) publish() *Table {
 	switch {
 	case len(r.dirty) == 0 && r.tbl != nil:
 		// tbl and idx are current (built by loadCached).
-	case r.tbl == nil || len(r.dirty)*persistRatio >= len(r.paths):
+	case r.tbl == nil || len(r.dirty)*persistRatio >= r.paths.len():
 		t := new(bart.Table[Match])
-		for k, id := range r.paths {
+		for i, k := range r.paths.all() {
+			id := r.paths.id(i)
 			p := k.prefix()
 			t.Insert(p, Match{Prefix: p, Reach: r.sets[id].reach})
 		}
@@ -337,7 +341,7 @@ func (r *rib) publish() *Table {
 		t := r.tbl
 		for k := range r.dirty {
 			p := k.prefix()
-			if id, ok := r.paths[k]; ok {
+			if id, ok := r.paths.get(k); ok {
 				t = t.InsertPersist(p, Match{Prefix: p, Reach: r.sets[id].reach})
 			} else {
 				t = t.DeletePersist(p)
@@ -352,7 +356,7 @@ func (r *rib) publish() *Table {
 			}
 		}
 		r.idx = r.idx.apply(changed, func(p netip.Prefix) bool {
-			_, ok := r.paths[keyOf(p)]
+			_, ok := r.paths.get(keyOf(p))
 			return ok
 		})
 	}

@@ -63,7 +63,7 @@ func TestRIBModel(t *testing.T) {
 				counts[a]++
 				want = append(want, Reach{Datacenter: e.peer.cfg.Datacenter, PathLen: e.pathLen, Source: e.peer.src})
 			}
-			id, ok := r.paths[keyOf(p)]
+			id, ok := r.paths.get(keyOf(p))
 			if len(want) == 0 {
 				if ok {
 					t.Fatalf("step %d: %s still in the RIB: %v", step, p, r.sets[id].reach)
@@ -78,7 +78,7 @@ func TestRIBModel(t *testing.T) {
 		if !maps.Equal(counts, r.counts) {
 			t.Fatalf("step %d: counts %v, want %v", step, r.counts, counts)
 		}
-		for k := range r.paths {
+		for _, k := range r.paths.all() {
 			if p := k.prefix(); len(model[p]) == 0 {
 				t.Fatalf("step %d: %s in the RIB, not in the model", step, k.prefix())
 			}
@@ -92,8 +92,9 @@ func TestRIBModel(t *testing.T) {
 				continue
 			}
 			got, ok := tbl.a.Get(p)
-			if !ok || !slices.Equal(got.Reach, r.sets[r.paths[keyOf(p)]].reach) {
-				t.Fatalf("step %d: published %s = %v, want %v", step, p, got.Reach, r.sets[r.paths[keyOf(p)]].reach)
+			id, _ := r.paths.get(keyOf(p))
+			if !ok || !slices.Equal(got.Reach, r.sets[id].reach) {
+				t.Fatalf("step %d: published %s = %v, want %v", step, p, got.Reach, r.sets[id].reach)
 			}
 		}
 	}

@@ -167,7 +167,7 @@ func TestRouteScopeRIB(t *testing.T) {
 		if step%10 == 9 {
 			k = 500 // a large batch: rebuild
 		}
-		if k*persistRatio < len(r.paths) {
+		if k*persistRatio < r.paths.len() {
 			persisted++
 		}
 		for range k {
